@@ -1,0 +1,194 @@
+"""The Python API: everything the CLI and the TUI do goes through here.
+
+ws = curate.Workspace.init("my-ws")
+ws.ingest("sample_data/digits")
+print(ws.status().classes)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from curate.core.models import IngestFormat, IngestReport, WorkspaceStatus
+from curate.core.progress import CancelFn, ProgressFn, no_progress
+from curate.errors import InvalidInput, WorkspaceExists
+from curate.store.catalog import Catalog
+from curate.store.lock import WriterLock
+from curate.store.objects import ObjectStore
+from curate.workspace_paths import WorkspacePaths, find_workspace
+
+
+class Workspace:
+    """A curate workspace: a DuckDB catalog plus a content-addressed object store."""
+
+    def __init__(self, paths: WorkspacePaths) -> None:
+        self.paths = paths
+        self.objects = ObjectStore(paths.objects)
+        self._lock = WriterLock(paths.lock)
+        self._catalog: Catalog | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+    @classmethod
+    def init(cls, path: str | Path) -> Workspace:
+        paths = WorkspacePaths(Path(path).absolute())
+        if paths.exists():
+            raise WorkspaceExists(f"{path} is already a curate workspace")
+        if paths.root.exists() and not paths.root.is_dir():
+            raise InvalidInput(f"{path} exists and is not a folder")
+        created_meta = not paths.meta.exists()
+        try:
+            paths.meta.mkdir(parents=True, exist_ok=True)
+            ws = cls(paths)
+            ws.objects.create()
+            with ws._lock:
+                # Build the catalog under a temporary name so a crash never
+                # leaves a half-migrated file that looks like a workspace.
+                tmp = paths.meta / "catalog.duckdb.init"
+                tmp.unlink(missing_ok=True)
+                cat = Catalog(tmp, read_only=False)
+                cat.migrate()
+                cat.con.execute("CHECKPOINT")
+                cat.close()
+                tmp.rename(paths.catalog)
+        except BaseException:
+            if created_meta:
+                shutil.rmtree(paths.meta, ignore_errors=True)
+            raise
+        return ws
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Workspace:
+        """Open the workspace at ``path``, or find it from the current directory upwards."""
+        return cls(find_workspace(Path(path) if path is not None else None))
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+        self.objects.close()
+        self._lock.release()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    # -- catalog access ---------------------------------------------------------
+    def catalog(self, *, write: bool = False) -> Catalog:
+        """The catalog; ``write=True`` needs the writer lock (see :meth:`writing`)."""
+        cat = self._catalog
+        if cat is not None and (not write or not cat.read_only):
+            return cat
+        if cat is not None:
+            cat.close()
+        if write:
+            self._catalog = Catalog(self.paths.catalog, read_only=False)
+            self._catalog.migrate()
+        else:
+            probe = Catalog(self.paths.catalog, read_only=True)
+            if probe.pending_migrations() > 0:
+                probe.close()
+                with self.writing():
+                    pass  # migrates
+                return self.catalog()
+            self._catalog = probe
+        return self._catalog
+
+    @contextmanager
+    def writing(self) -> Iterator[Catalog]:
+        """Hold the single-writer lock and yield a writable catalog."""
+        with self._lock:
+            yield self.catalog(write=True)
+
+    # -- operations --------------------------------------------------------------
+    def ingest(
+        self,
+        source: str | Path,
+        *,
+        format: IngestFormat | str = IngestFormat.AUTO,
+        path_column: str = "path",
+        label_column: str = "label",
+        split_column: str = "split",
+        image_column: str | None = None,
+        max_pixels: int | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ) -> IngestReport:
+        """Bring the images of ``source`` into the workspace (idempotent)."""
+        from curate.ingest.decode import DEFAULT_MAX_PIXELS
+        from curate.ingest.engine import IngestOptions, run_ingest
+        from curate.ingest.sources import ColumnNames
+
+        src = Path(source)
+        if not src.exists():
+            raise InvalidInput(f"source {source} does not exist")
+        try:
+            fmt = IngestFormat(format)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown format {format!r}: use one of auto, imagefolder, manifest, hf"
+            ) from None
+        options = IngestOptions(
+            fmt=fmt,
+            columns=ColumnNames(path_column, label_column, split_column, image_column),
+            max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+        )
+        with self.writing() as cat:
+            return run_ingest(cat, self.objects, src, options, progress=progress, cancel=cancel)
+
+    def status(self) -> WorkspaceStatus:
+        from curate.core.models import ClassCount
+        from curate.store import status_repo
+
+        cat = self.catalog()
+        classes = status_repo.class_counts(cat)
+        summary = status_repo.summary(cat)
+        object_bytes = self.objects.size_bytes()
+        catalog_bytes = self.paths.catalog.stat().st_size
+        wal = self.paths.catalog.with_suffix(".duckdb.wal")
+        catalog_bytes += wal.stat().st_size if wal.exists() else 0
+        return WorkspaceStatus(
+            path=str(self.root),
+            samples=summary["samples"],
+            classes={name: count for _, name, count, _ in classes},
+            class_details=[
+                ClassCount(class_id=cid, name=name, count=count, by_split=by_split)
+                for cid, name, count, by_split in classes
+            ],
+            splits=summary["splits"],
+            origins=summary["origins"],
+            quarantined=sum(summary["quarantine_reasons"].values()),
+            quarantine_reasons=summary["quarantine_reasons"],
+            conflicts=summary["conflicts"],
+            unlabeled=summary["unlabeled"],
+            workspace_bytes=object_bytes + catalog_bytes,
+            object_bytes=object_bytes,
+            catalog_bytes=catalog_bytes,
+            schema_version=cat.schema_version(),
+        )
+
+    def quarantine(self) -> list[tuple[str, str]]:
+        """(path, reason) of every input that was skipped and never ingested since."""
+        return self.catalog().rows(
+            "SELECT uri, arg_max(reason, created_at) FROM quarantine "
+            "WHERE uri NOT IN (SELECT uri FROM sources) GROUP BY uri ORDER BY uri"
+        )
+
+    def read_bytes(self, sid: int) -> bytes:
+        """The stored bytes of one sample."""
+        row = self.catalog().rows(
+            "SELECT pack, pack_offset, nbytes FROM samples WHERE sid = ?", [sid]
+        )
+        if not row:
+            from curate.errors import NotFound
+
+            raise NotFound(f"no sample with sid {sid}")
+        return self.objects.read(*row[0])

@@ -1,0 +1,70 @@
+"""The ``curate`` command line: a thin view over :mod:`curate.api`.
+
+Each command parses its options, calls one API function and renders the
+result. Command modules are imported lazily so ``curate --help`` stays fast
+and never loads torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from curate.cli.render import handle_errors
+
+# name -> "module:attribute". Add a command by adding a line here.
+COMMANDS: dict[str, str] = {
+    "init": "curate.cli.workspace:init_cmd",
+    "ingest": "curate.cli.workspace:ingest_cmd",
+    "status": "curate.cli.workspace:status_cmd",
+    "demo": "curate.cli.demo:demo_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def invoke(self, ctx: click.Context):
+        with handle_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="curate")
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=str),
+    envvar="CURATE_WORKSPACE",
+    help="Workspace folder. Default: the nearest one at or above the current folder.",
+)
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None) -> None:
+    """curate: find and fix what is wrong with an image dataset.
+
+    Scan for label errors, imbalance, duplicates and bad images; review and
+    fix them; augment and synthesize rare classes; version and export the
+    curated splits. Start with `curate demo`, or `curate init DIR` then
+    `curate ingest FOLDER`.
+    """
+    ctx.obj = {"workspace": workspace}
+
+
+def main() -> None:
+    try:
+        cli(prog_name="curate")
+    except KeyboardInterrupt:  # pragma: no cover - raised outside a command
+        click.echo("interrupted", err=True)
+        sys.exit(130)

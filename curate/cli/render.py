@@ -1,0 +1,88 @@
+"""Shared rendering for CLI commands: JSON, errors, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from curate.errors import CurateError
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout (pydantic models are dumped in JSON mode)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def error_line(message: str, hint: str | None = None) -> None:
+    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    if hint:
+        click.echo(click.style("hint: ", fg="yellow") + hint, err=True)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn user errors into one line on stderr and a non-zero exit code."""
+    try:
+        yield
+    except CurateError as exc:
+        error_line(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted; finished work was kept")
+        sys.exit(130)
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
+    """Yield a ``progress(done, total, message)`` callback drawing a rich bar on stderr."""
+    if not enabled:
+        yield lambda done, total, message="": None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None, message: str = "") -> None:
+            bar.update(task, completed=done, total=total, description=message or description)
+
+        yield update
+
+
+def open_workspace(ctx: click.Context):
+    from curate.api import Workspace
+
+    return Workspace.open((ctx.obj or {}).get("workspace"))
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+)

@@ -1,0 +1,156 @@
+"""`curate init`, `curate ingest`, `curate status`."""
+
+from __future__ import annotations
+
+import click
+
+from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+
+
+@click.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@json_option
+def init_cmd(directory: str, as_json: bool) -> None:
+    """Create a workspace in DIRECTORY (default: the current folder).
+
+    A workspace is a `.curate/` folder holding the DuckDB catalog and the
+    content-addressed object store; your images are copied in once.
+    """
+    from curate.api import Workspace
+
+    ws = Workspace.init(directory)
+    ws.close()
+    if as_json:
+        emit_json({"workspace": str(ws.root)})
+    else:
+        click.echo(f"Created workspace {ws.root}")
+
+
+@click.command("ingest")
+@click.argument("source", type=click.Path(exists=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "imagefolder", "manifest", "hf"]),
+    default="auto",
+    show_default=True,
+    help="imagefolder: one subfolder per class, optionally under train/ val/ test/. "
+    "manifest: CSV or parquet with path,label[,split] columns (paths relative to it). "
+    "hf: a Hugging Face dataset saved with save_to_disk, or local parquet/arrow files.",
+)
+@click.option(
+    "--path-column", default="path", show_default=True, help="Manifest column with image paths."
+)
+@click.option(
+    "--label-column", default="label", show_default=True, help="Manifest/HF column with labels."
+)
+@click.option(
+    "--split-column", default="split", show_default=True, help="Manifest column with splits."
+)
+@click.option(
+    "--image-column", default=None, help="HF column with images (default: the Image feature)."
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Quarantine images larger than this many pixels (decompression-bomb guard; default 64M).",
+)
+@click.option("--show-quarantine/--no-show-quarantine", default=True, help="List skipped inputs.")
+@json_option
+@click.pass_context
+def ingest_cmd(
+    ctx: click.Context,
+    source: str,
+    fmt: str,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    image_column: str | None,
+    max_pixels: int | None,
+    show_quarantine: bool,
+    as_json: bool,
+) -> None:
+    """Add the images of SOURCE to the workspace.
+
+    Idempotent: images are stored once under their content hash, and
+    re-ingesting a source adds nothing. Bad inputs (corrupt, empty, not an
+    image, too large, outside the source) are skipped with a reason and the
+    rest goes on. Interrupting keeps every finished batch; run it again to
+    complete.
+    """
+    with open_workspace(ctx) as ws, progress_bar("ingesting") as progress:
+        report = ws.ingest(
+            source,
+            format=fmt,
+            path_column=path_column,
+            label_column=label_column,
+            split_column=split_column,
+            image_column=image_column,
+            max_pixels=max_pixels,
+            progress=progress,
+        )
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(
+        f"Ingested {report.seen} inputs from {report.source} ({report.format.value}) in {report.seconds:.1f}s: "
+        f"{report.added_samples} new images, {report.added_sources} new paths, "
+        f"{report.already_present} already present, {len(report.quarantined)} quarantined, "
+        f"{report.conflicts} new label conflicts."
+    )
+    if report.new_classes:
+        click.echo(f"New classes: {', '.join(report.new_classes)}")
+    if report.quarantined and show_quarantine:
+        click.echo("Quarantined:")
+        for q in report.quarantined[:50]:
+            click.echo(f"  {q.source}: {q.reason}")
+        if len(report.quarantined) > 50:
+            click.echo(f"  ... and {len(report.quarantined) - 50} more (curate status --json)")
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@click.command("status")
+@json_option
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Samples, classes (per split), quarantined inputs and workspace size."""
+    with open_workspace(ctx) as ws:
+        status = ws.status()
+        if as_json:
+            payload = status.model_dump(mode="json")
+            payload["quarantine"] = [{"source": u, "reason": r} for u, r in ws.quarantine()]
+            emit_json(payload)
+            return
+    from rich.table import Table
+
+    console = stderr_console()
+    console.file = click.get_text_stream("stdout")
+    splits = sorted({s for c in status.class_details for s in c.by_split})
+    if splits == ["-"]:
+        splits = []  # no given splits: one column would only repeat the count
+    table = Table(title=f"{status.samples} samples in {len(status.classes)} classes")
+    table.add_column("class")
+    table.add_column("id", justify="right")
+    table.add_column("samples", justify="right")
+    for split in splits:
+        table.add_column(split, justify="right")
+    for c in status.class_details:
+        table.add_row(
+            c.name, str(c.class_id), str(c.count), *(str(c.by_split.get(s, 0)) for s in splits)
+        )
+    console.print(table)
+    console.print(f"Workspace: {status.path} ({_human_bytes(status.workspace_bytes)})")
+    if status.unlabeled:
+        console.print(f"Unlabeled: {status.unlabeled}")
+    console.print(f"Label conflicts: {status.conflicts}")
+    reasons = ", ".join(f"{k}: {v}" for k, v in status.quarantine_reasons.items())
+    console.print(f"Quarantined: {status.quarantined}" + (f" ({reasons})" if reasons else ""))

@@ -1,0 +1,146 @@
+"""Records shared by the store, the engines, the API and the views.
+
+Glossary (used the same way in code, CLI and UI):
+
+* **sample** - one image, identified by the sha256 of its bytes (``sample_id``)
+  and, inside a workspace, by a dense integer ``sid`` used for joins.
+* **source** - an original path/URI a sample was ingested from (a sample can
+  have several).
+* **label** / **class** - a class has a stable integer ``class_id`` and a name.
+* **split** - train / val / test (or any name a source gave).
+* **origin** - ``original`` (ingested), ``augmented`` or ``synthetic``; the
+  latter two carry lineage: parent sample ids and the recipe that made them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Origin(StrEnum):
+    ORIGINAL = "original"
+    AUGMENTED = "augmented"
+    SYNTHETIC = "synthetic"
+
+
+class LabelSource(StrEnum):
+    GIVEN = "given"
+    HUMAN = "human"
+    ACCEPTED_SUGGESTION = "accepted-suggestion"
+
+
+class IngestFormat(StrEnum):
+    AUTO = "auto"
+    IMAGEFOLDER = "imagefolder"
+    MANIFEST = "manifest"
+    HF = "hf"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageInfo(Model):
+    """What decoding the header (and pixels) of one image told us."""
+
+    width: int
+    height: int
+    channels: int
+    mode: str
+    format: str
+
+
+class Quarantined(Model):
+    """An input that was skipped, with a one-line reason."""
+
+    source: str
+    reason: str
+
+
+class IngestReport(Model):
+    ingest_id: int
+    source: str
+    format: IngestFormat
+    seen: int = Field(description="inputs looked at")
+    added_samples: int = Field(description="new images stored")
+    added_sources: int = Field(description="new (image, path) references")
+    already_present: int = Field(description="inputs whose image and path were already known")
+    conflicts: int = Field(description="images now known under more than one label")
+    quarantined: list[Quarantined] = Field(default_factory=list)
+    new_classes: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+class ClassCount(Model):
+    class_id: int
+    name: str
+    count: int
+    by_split: dict[str, int] = Field(default_factory=dict)
+
+
+class WorkspaceStatus(Model):
+    path: str
+    samples: int
+    classes: dict[str, int]
+    class_details: list[ClassCount]
+    splits: dict[str, int]
+    origins: dict[str, int]
+    quarantined: int
+    quarantine_reasons: dict[str, int]
+    conflicts: int
+    unlabeled: int
+    workspace_bytes: int
+    object_bytes: int
+    catalog_bytes: int
+    schema_version: int
+
+
+class SampleRef(Model):
+    """A sample as listings show it."""
+
+    sid: int
+    sample_id: str
+    source: str | None
+    label: str | None
+    split: str | None
+    origin: Origin
+    width: int
+    height: int
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class IngestRun(Model):
+    ingest_id: int
+    source: str
+    format: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+
+
+class ChangeOp(StrEnum):
+    ADD = "add"
+    RELABEL = "relabel"
+    DROP = "drop"
+    RESTORE = "restore"
+    MOVE = "move"
+
+
+class NewSample(BaseModel):
+    """An image made by curate (augmented or synthetic), on its way into the catalog."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    data: bytes = Field(repr=False, description="encoded image bytes (PNG)")
+    info: ImageInfo
+    origin: Origin
+    parents: list[str] = Field(default_factory=list, description="sample_ids it was made from")
+    recipe: dict[str, Any] = Field(default_factory=dict, description="how to make it again")
+    class_id: int
+    split: str | None = "train"
+    reason: str | None = None

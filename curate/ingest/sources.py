@@ -1,0 +1,277 @@
+"""Enumerate what a source holds: one :class:`Item` per input image.
+
+An item either carries a way to read its bytes or a quarantine reason found
+while enumerating (a path escaping its folder, a symlink pointing outside).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.core.models import IngestFormat
+from curate.errors import InvalidInput
+
+SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
+MANIFEST_SUFFIXES = {".csv", ".parquet"}
+
+
+@dataclass(slots=True)
+class Item:
+    uri: str
+    label: str | None
+    split: str | None
+    read: Callable[[], bytes] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnNames:
+    path: str = "path"
+    label: str = "label"
+    split: str = "split"
+    image: str | None = None  # HF: auto-detected Image feature when None
+
+
+def _file_reader(path: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    return read
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def detect_format(source: Path) -> IngestFormat:
+    if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
+        return IngestFormat.MANIFEST
+    if source.is_dir():
+        if (source / "dataset_dict.json").exists() or (source / "state.json").exists():
+            return IngestFormat.HF
+        return IngestFormat.IMAGEFOLDER
+    raise InvalidInput(
+        f"cannot tell the format of {source}",
+        hint="pass --format imagefolder|manifest|hf",
+    )
+
+
+# -- image folder ------------------------------------------------------------------
+def _walk_files(top: Path, root_real: Path) -> Iterator[tuple[str, str | None]]:
+    """Yield (path, problem) for every regular file under ``top``, sorted."""
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames.sort()
+        for d in list(dirnames):
+            full = Path(dirpath) / d
+            if d.startswith("."):
+                dirnames.remove(d)
+            elif full.is_symlink():
+                dirnames.remove(d)
+                if not _inside(full.resolve(), root_real):
+                    yield str(full), "symlink outside source: points to " + str(full.resolve())
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue  # .DS_Store and friends are not inputs
+            full = Path(dirpath) / name
+            problem = None
+            if full.is_symlink():
+                target = full.resolve()
+                if not _inside(target, root_real):
+                    problem = f"symlink outside source: points to {target}"
+                elif not target.is_file():
+                    problem = f"broken symlink: {target} is not a file"
+            yield str(full), problem
+
+
+def imagefolder_items(root: Path) -> Iterator[Item]:
+    root = root.absolute()
+    root_real = root.resolve()
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split_layout = bool(subdirs) and all(p.name.lower() in SPLIT_NAMES for p in subdirs)
+    tops: list[tuple[Path, str | None]] = (
+        [(p, p.name.lower()) for p in subdirs] if split_layout else [(root, None)]
+    )
+    for top, split in tops:
+        for path, problem in _walk_files(top, root_real):
+            rel = Path(path).relative_to(top)
+            label = rel.parts[0] if len(rel.parts) > 1 else None
+            yield Item(
+                uri=path,
+                label=label,
+                split=split,
+                read=None if problem else _file_reader(path),
+                problem=problem,
+            )
+
+
+# -- manifest ------------------------------------------------------------------------
+def _read_manifest(path: Path):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pq.read_table(path)
+        # Everything as strings: labels like "07" must not become integers.
+        return pacsv.read_csv(
+            path, convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True)
+        )
+    except Exception as exc:  # pyarrow raises several types for malformed files
+        raise InvalidInput(f"cannot read manifest {path}: {exc}".splitlines()[0]) from None
+
+
+def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
+    table = _read_manifest(path)
+    names = table.column_names
+    if columns.path not in names:
+        raise InvalidInput(
+            f"manifest {path.name} has no '{columns.path}' column (columns: {', '.join(names)})",
+            hint="name it with --path-column",
+        )
+    base = path.parent.absolute()
+    base_real = base.resolve()
+    paths = table.column(columns.path).to_pylist()
+    labels = (
+        [None if v is None else str(v) for v in table.column(columns.label).to_pylist()]
+        if columns.label in names
+        else [None] * len(paths)
+    )
+    splits = (
+        [None if v is None else str(v) for v in table.column(columns.split).to_pylist()]
+        if columns.split in names
+        else [None] * len(paths)
+    )
+    no_label_column = columns.label not in names
+    for rel, label, split in zip(paths, labels, splits, strict=True):
+        if rel is None or str(rel).strip() == "":
+            yield Item(
+                uri=f"{path}:<empty path>",
+                label=None,
+                split=None,
+                problem="missing path: empty path cell",
+            )
+            continue
+        rel = str(rel)
+        full = Path(rel) if os.path.isabs(rel) else base / rel
+        uri = os.path.normpath(str(full))
+        problem = None
+        if not _inside(Path(uri).resolve(), base_real):
+            problem = f"path escapes manifest folder: {rel}"
+        elif no_label_column:
+            problem = f"missing label: manifest has no '{columns.label}' column"
+        elif label is None or label.strip() == "":
+            problem = "missing label: empty label cell"
+        elif not Path(uri).exists():
+            problem = f"missing file: {rel}"
+        yield Item(
+            uri=uri,
+            label=label.strip() if label else None,
+            split=split.strip().lower() if split else None,
+            read=None if problem else _file_reader(uri),
+            problem=problem,
+        )
+
+
+# -- Hugging Face datasets ----------------------------------------------------------
+def _load_hf(source: Path):
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a dependency
+        raise InvalidInput(f"ingesting HF datasets needs the 'datasets' package: {exc}") from None
+    try:
+        if source.is_dir() and (
+            (source / "dataset_dict.json").exists() or (source / "state.json").exists()
+        ):
+            loaded = datasets.load_from_disk(str(source))
+        elif source.suffix.lower() in {".parquet", ".arrow", ".json", ".jsonl", ".csv"}:
+            builder = {".jsonl": "json"}.get(source.suffix.lower(), source.suffix.lower()[1:])
+            loaded = datasets.load_dataset(builder, data_files=str(source))
+        elif source.is_dir():
+            loaded = datasets.load_dataset(str(source))
+        else:
+            raise InvalidInput(f"{source} is not a Hugging Face dataset")
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"cannot load HF dataset {source}: {str(exc).splitlines()[0]}") from None
+    if isinstance(loaded, datasets.Dataset):
+        return {None: loaded}
+    return dict(loaded)
+
+
+def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
+    import datasets
+
+    for split, ds in _load_hf(source).items():
+        feats = ds.features
+        image_col = columns.image or next(
+            (n for n, f in feats.items() if isinstance(f, datasets.Image)), None
+        )
+        if image_col is None or image_col not in feats:
+            raise InvalidInput(
+                f"HF dataset {source.name} has no Image column (columns: {', '.join(feats)})",
+                hint="name it with --image-column",
+            )
+        label_col = columns.label if columns.label in feats else None
+        if label_col is None:
+            label_col = next(
+                (n for n, f in feats.items() if isinstance(f, datasets.ClassLabel)), None
+            )
+        to_name = None
+        if label_col is not None and isinstance(feats[label_col], datasets.ClassLabel):
+            to_name = feats[label_col].int2str
+        raw = ds.cast_column(image_col, datasets.Image(decode=False))
+        keep = [image_col] + ([label_col] if label_col else [])
+        raw = raw.select_columns(keep)
+        tag = split or "data"
+        for index, row in enumerate(raw):
+            image = row[image_col] or {}
+            data, ipath = image.get("bytes"), image.get("path")
+            uri = f"hf://{source.absolute()}/{tag}/{index}" + (f"#{ipath}" if ipath else "")
+            label = row.get(label_col) if label_col else None
+            if label is not None and to_name is not None:
+                label = to_name(int(label)) if int(label) >= 0 else None
+            problem = None
+            if label_col is None:
+                problem = f"missing label: dataset has no '{columns.label}' or ClassLabel column"
+            elif label is None or str(label).strip() == "":
+                problem = "missing label: empty label"
+            reader: Callable[[], bytes] | None = None
+            if problem is None:
+                if data is not None:
+                    reader = lambda d=data: d  # noqa: E731 - bind the bytes now
+                elif ipath:
+                    reader = _file_reader(ipath)
+                else:
+                    problem = "empty file: image cell holds no bytes and no path"
+            yield Item(
+                uri=uri,
+                label=None if label is None else str(label),
+                split=split,
+                read=reader,
+                problem=problem,
+            )
+
+
+def enumerate_items(source: Path, fmt: IngestFormat, columns: ColumnNames) -> Iterator[Item]:
+    if fmt is IngestFormat.IMAGEFOLDER:
+        if not source.is_dir():
+            raise InvalidInput(
+                f"{source} is not a folder (an image folder has one subfolder per class)"
+            )
+        return imagefolder_items(source)
+    if fmt is IngestFormat.MANIFEST:
+        if not source.is_file():
+            raise InvalidInput(f"{source} is not a manifest file (.csv or .parquet)")
+        return manifest_items(source, columns)
+    if fmt is IngestFormat.HF:
+        return hf_items(source, columns)
+    raise InvalidInput(f"unknown format {fmt}")

@@ -1,0 +1,1 @@
+"""Plugin contracts and the entry-point registry."""

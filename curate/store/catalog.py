@@ -1,0 +1,131 @@
+"""The DuckDB catalog: connection, transactions, migrations.
+
+``curate.store`` is the only package that imports duckdb. Every other layer
+talks to the catalog through the repositories in this package, which return
+core models, Arrow tables or plain Python values.
+
+Threads: DuckDB connections are not shared across threads; :meth:`cursor`
+hands each thread its own cursor on the one connection (the TUI's workers rely
+on this). Processes: DuckDB lets one process open the file read-write; a
+reader in another process retries briefly and then gets a clear message.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from curate.errors import CurateError, WorkspaceLocked
+from curate.store.migrations import MIGRATIONS
+
+_OPEN_RETRY_SECONDS = 5.0
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text
+
+
+class Catalog:
+    def __init__(self, path: Path, *, read_only: bool) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._local = threading.local()
+        self.con = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + _OPEN_RETRY_SECONDS
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise CurateError(f"cannot open catalog {self.path}: {exc}") from None
+                if time.monotonic() > deadline:
+                    raise WorkspaceLocked(
+                        "workspace catalog is in use by another curate process",
+                        hint="wait for the running command to finish",
+                    ) from None
+                time.sleep(0.1)
+
+    # -- connections -----------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor owned by the calling thread."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self.con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: a crash or an exception inside leaves the catalog as it was."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+
+    # -- helpers ---------------------------------------------------------------
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        # fetchall, not fetchone: DuckDB 2 refuses new work on a cursor with
+        # an unfinished result.
+        rows = self.cursor().execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        return self.cursor().execute(sql, params or []).fetchall()
+
+    def arrow(self, sql: str, params: list[Any] | None = None):
+        """Query result as a pyarrow Table."""
+        return self.cursor().execute(sql, params or []).fetch_arrow_table()
+
+    # -- schema ----------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )
+        if not exists:
+            return 0
+        return int(self.scalar("SELECT count(*) FROM schema_migrations"))
+
+    def pending_migrations(self) -> int:
+        return len(MIGRATIONS) - self.schema_version()
+
+    def migrate(self) -> int:
+        """Apply pending migrations in order; each in its own transaction."""
+        if self.read_only:
+            raise CurateError("internal: migrate() needs a writable catalog")
+        cur = self.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        applied = {r[0] for r in cur.execute("SELECT name FROM schema_migrations").fetchall()}
+        count = 0
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if migration.name in applied:
+                continue
+            with self.transaction() as tx:
+                tx.execute(migration.sql)
+                tx.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, now())", [number, migration.name]
+                )
+            count += 1
+        return count
