@@ -182,6 +182,72 @@ class Workspace:
             "WHERE uri NOT IN (SELECT uri FROM sources) GROUP BY uri ORDER BY uri"
         )
 
+    # -- samples --------------------------------------------------------------------
+    def samples(
+        self,
+        *,
+        split: str | None = None,
+        classes: list[str] | None = None,
+        origins: list[str] | None = None,
+    ):
+        """The live samples as a pyarrow Table (one row each, ordered by sid)."""
+        from curate.store import samples_repo
+
+        cat = self.catalog()
+        class_ids = None
+        if classes is not None:
+            known = {name: cid for cid, name in samples_repo.classes(cat)}
+            unknown = [c for c in classes if c not in known]
+            if unknown:
+                from curate.errors import NotFound
+
+                raise NotFound(
+                    f"no class named {unknown[0]!r}", hint=f"classes: {', '.join(known)}"
+                )
+            class_ids = [known[c] for c in classes]
+        return samples_repo.working_samples(cat, split=split, class_ids=class_ids, origins=origins)
+
+    def classes(self) -> list[tuple[int, str]]:
+        """(class_id, name) pairs in class_id order."""
+        from curate.store import samples_repo
+
+        return samples_repo.classes(self.catalog())
+
+    def load_pixels(self, table, *, size: tuple[int, int] | None = None, mode: str | None = None):
+        """Decode the rows of ``table`` (from :meth:`samples`) to a (N, H, W, C) uint8 array.
+
+        ``size`` defaults to the most common (width, height); ``mode`` to L when
+        every image is grayscale, else RGB.
+        """
+        from collections import Counter
+
+        from curate.imaging import common_mode, load_pixels
+
+        if size is None:
+            pairs = zip(
+                table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True
+            )
+            size = Counter(pairs).most_common(1)[0][0] if table.num_rows else (1, 1)
+        mode = mode or common_mode(table.column("mode").to_pylist())
+        return load_pixels(self.objects, table, size=size, mode=mode)
+
+    def add_samples(self, samples) -> list[int]:
+        """Store new (augmented/synthetic) samples as pending ``add`` changes; return sids."""
+        from curate.store import changes_repo
+
+        with self.writing() as cat:
+            return changes_repo.add_samples(cat, self.objects, list(samples))
+
+    # Engines add their facade methods below, one section each, in issue order.
+    # -- scan (issue 3) ----------------------------------------------------------------
+
+    # -- working changes, splits, versions, export (issue 4) -----------------------
+
+    # -- augmentation (issue 5) --------------------------------------------------------
+
+    # -- synthesis (issue 6) -------------------------------------------------------------
+
+    # -- internals ------------------------------------------------------------------------
     def read_bytes(self, sid: int) -> bytes:
         """The stored bytes of one sample."""
         row = self.catalog().rows(

@@ -20,6 +20,11 @@ COMMANDS: dict[str, str] = {
     "ingest": "curate.cli.workspace:ingest_cmd",
     "status": "curate.cli.workspace:status_cmd",
     "demo": "curate.cli.demo:demo_cmd",
+    # scan (issue 3)
+    # working changes, splits, versions, export (issue 4)
+    # augmentation (issue 5)
+    # synthesis (issue 6)
+    # tui (issue 7)
 }
 
 

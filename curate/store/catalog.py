@@ -94,7 +94,8 @@ class Catalog:
 
     def arrow(self, sql: str, params: list[Any] | None = None):
         """Query result as a pyarrow Table."""
-        return self.cursor().execute(sql, params or []).fetch_arrow_table()
+        # .sql() streams straight to Arrow; execute() would copy the rows once more.
+        return self.cursor().sql(sql, params=params or None).to_arrow_table()
 
     # -- schema ----------------------------------------------------------------
     def schema_version(self) -> int:
