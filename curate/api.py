@@ -238,6 +238,28 @@ class Workspace:
         with self.writing() as cat:
             return changes_repo.add_samples(cat, self.objects, list(samples))
 
+    def balancing_plan(self, *, target: int | None = None, split: str | None = "train"):
+        """Extra samples each class needs to reach ``target`` (default: the largest class).
+
+        Counts come from ``split`` when any sample has it (augmentation and
+        synthesis only ever add to train), else from all live samples.
+        """
+        from curate.core.balance import plan_balance
+
+        cat = self.catalog()
+        use_split = split
+        if split is not None and not cat.scalar(
+            "SELECT count(*) FROM working WHERE split = ?", [split]
+        ):
+            use_split = None
+        where = "AND w.split = ?" if use_split is not None else ""
+        counts = cat.rows(
+            "SELECT c.class_id, c.name, count(w.sid) FROM classes c "
+            f"LEFT JOIN working w ON w.class_id = c.class_id {where} GROUP BY ALL ORDER BY 1",
+            [use_split] if use_split is not None else [],
+        )
+        return plan_balance(counts, target=target, split=use_split)
+
     # Engines add their facade methods below, one section each, in issue order.
     # -- scan (issue 3) ----------------------------------------------------------------
 
