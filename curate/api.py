@@ -119,12 +119,13 @@ class Workspace:
         split_column: str = "split",
         image_column: str | None = None,
         max_pixels: int | None = None,
+        batch_size: int | None = None,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
     ) -> IngestReport:
         """Bring the images of ``source`` into the workspace (idempotent)."""
         from curate.ingest.decode import DEFAULT_MAX_PIXELS
-        from curate.ingest.engine import IngestOptions, run_ingest
+        from curate.ingest.engine import BATCH_SIZE, IngestOptions, run_ingest
         from curate.ingest.sources import ColumnNames
 
         src = Path(source)
@@ -140,6 +141,7 @@ class Workspace:
             fmt=fmt,
             columns=ColumnNames(path_column, label_column, split_column, image_column),
             max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+            batch_size=batch_size or BATCH_SIZE,
         )
         with self.writing() as cat:
             return run_ingest(cat, self.objects, src, options, progress=progress, cancel=cancel)

@@ -1,0 +1,74 @@
+"""The CLI contract of issue 2: init / ingest / status, --json, --workspace, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, SAMPLE_DIGITS, write_png
+
+
+def curate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "curate", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_init_ingest_status_json_from_inside_the_workspace(tmp_path):
+    assert curate("init", str(tmp_path / "ws")).returncode == 0
+    r = curate("ingest", str(SAMPLE_DIGITS), "--json", cwd=tmp_path / "ws")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["added_samples"] == 1437
+    r = curate("status", "--json", cwd=tmp_path / "ws" / ".curate")  # found from below, too
+    assert r.returncode == 0, r.stderr
+    status = json.loads(r.stdout)
+    assert status["samples"] == 1437
+    assert status["quarantined"] == 0
+    assert status["classes"]["5"] == 45
+    assert sum(status["classes"].values()) == 1437
+
+
+def test_workspace_option_and_quarantine_listing(tmp_path):
+    src = tmp_path / "src"
+    write_png(src / "a" / "ok.png", 1)
+    (src / "a" / "bad.png").write_bytes(b"\x89PNG garbage")
+    curate("init", str(tmp_path / "ws"))
+    r = curate("--workspace", str(tmp_path / "ws"), "ingest", str(src))
+    assert r.returncode == 0, r.stderr
+    assert "1 quarantined" in r.stdout and "bad.png" in r.stdout
+    status = json.loads(curate("-w", str(tmp_path / "ws"), "status", "--json").stdout)
+    assert status["quarantined"] == 1
+    assert status["quarantine"][0]["source"].endswith("bad.png")
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    cases = [
+        curate("status", cwd=tmp_path),  # not in a workspace
+        curate("init", str(tmp_path / "ws")) and curate("init", str(tmp_path / "ws")),  # exists
+        curate("-w", str(tmp_path / "ws"), "ingest", str(tmp_path / "missing")),
+        curate("-w", str(tmp_path / "nowhere"), "status"),
+    ]
+    for r in cases:
+        assert r.returncode != 0
+        assert "Traceback" not in r.stderr
+        lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, r.stderr
+
+
+def test_json_goes_to_stdout_and_progress_to_stderr(tmp_path):
+    curate("init", str(tmp_path / "ws"))
+    r = curate("-w", str(tmp_path / "ws"), "ingest", str(SAMPLE_DIGITS), "--json")
+    json.loads(r.stdout)  # the whole stdout is one JSON document
+    assert "ingesting" in r.stderr
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"```bash\n{ci}\n```" in readme
+    first_screen = "\n".join(readme.splitlines()[:30])
+    assert ci in first_screen
+    assert "curate demo" in first_screen

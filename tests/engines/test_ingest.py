@@ -1,0 +1,250 @@
+"""Ingest: formats, idempotence, conflicts, bad inputs, interruption."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curate.api import Workspace
+from curate.errors import Cancelled, InvalidInput, WorkspaceLocked
+from tests.conftest import write_png
+
+
+def reasons(report) -> dict[str, str]:
+    return {Path(q.source).name: q.reason for q in report.quarantined}
+
+
+def test_imagefolder_counts_classes_and_sources(workspace, image_folder):
+    report = workspace.ingest(image_folder)
+    assert report.format.value == "imagefolder"
+    assert (report.seen, report.added_samples, report.added_sources) == (12, 12, 12)
+    assert report.new_classes == ["cat", "dog", "eel"]
+    status = workspace.status()
+    assert status.samples == 12
+    assert status.classes == {"cat": 4, "dog": 4, "eel": 4}
+    sources = workspace.samples().column("source").to_pylist()
+    assert sorted(sources) == sorted(str(p) for p in image_folder.rglob("*.png"))
+
+
+def test_class_ids_are_stable_across_ingests(workspace, tmp_path):
+    write_png(tmp_path / "a" / "zebra" / "0.png", 1)
+    workspace.ingest(tmp_path / "a")
+    write_png(tmp_path / "b" / "ant" / "0.png", 2)
+    workspace.ingest(tmp_path / "b")
+    assert workspace.classes() == [(0, "zebra"), (1, "ant")]
+
+
+def test_split_folders_are_kept_as_given_splits(workspace, tmp_path):
+    root = tmp_path / "splits"
+    seed = 0
+    for split, n in (("train", 3), ("val", 2), ("test", 1)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                write_png(root / split / cls / f"{i}.png", seed)
+                seed += 1
+    workspace.ingest(root)
+    status = workspace.status()
+    assert status.splits == {"test": 2, "train": 6, "val": 4}
+    assert {c.name: c.by_split for c in status.class_details}["a"] == {
+        "test": 1,
+        "train": 3,
+        "val": 2,
+    }
+
+
+def test_reingest_is_idempotent(workspace, image_folder):
+    first = workspace.ingest(image_folder)
+    objects_before = workspace.objects.size_bytes()
+    second = workspace.ingest(image_folder)
+    assert first.added_samples == 12
+    assert (second.added_samples, second.added_sources, second.already_present) == (0, 0, 12)
+    assert workspace.objects.size_bytes() == objects_before
+    assert workspace.status().samples == 12
+
+
+def test_same_image_under_two_labels_is_a_conflict_not_dropped(workspace, tmp_path):
+    root = tmp_path / "conflict"
+    write_png(root / "cat" / "x.png", 7)
+    shutil.copy(
+        root / "cat" / "x.png", (root / "dog").mkdir(parents=True) or root / "dog" / "x.png"
+    )
+    write_png(root / "dog" / "y.png", 8)
+    report = workspace.ingest(root)
+    assert report.added_samples == 2  # the copy is stored once
+    assert report.added_sources == 3  # ... but both paths are kept
+    assert report.conflicts == 1
+    status = workspace.status()
+    assert status.conflicts == 1
+    rows = workspace.catalog().rows("SELECT labels, len(uris) FROM conflicts")
+    assert rows == [(["cat", "dog"], 2)]
+
+
+def test_bad_inputs_are_quarantined_with_reasons_and_the_rest_goes_on(workspace, tmp_path):
+    root = tmp_path / "bad"
+    good = write_png(root / "ok" / "good.png", 1)
+    data = good.read_bytes()
+    (root / "ok" / "truncated.png").write_bytes(data[: len(data) // 2])
+    (root / "ok" / "empty.png").write_bytes(b"")
+    (root / "ok" / "notes.txt").write_text("not an image at all")
+    write_png(root / "ok" / "huge.png", 2, size=(300, 300))
+    outside = write_png(tmp_path / "elsewhere" / "secret.png", 3)
+    os.symlink(outside, root / "ok" / "link.png")
+    report = workspace.ingest(root, max_pixels=200 * 200)
+    got = reasons(report)
+    assert report.added_samples == 1
+    assert got["truncated.png"].startswith("corrupt image")
+    assert got["empty.png"].startswith("empty file")
+    assert got["notes.txt"].startswith("not an image")
+    assert got["huge.png"].startswith("image too large")
+    assert got["link.png"].startswith("symlink outside source")
+    status = workspace.status()
+    assert status.quarantined == 5
+    assert status.quarantine_reasons["corrupt image"] == 1
+    assert {Path(u).name for u, _ in workspace.quarantine()} == set(got)
+
+
+def test_symlink_inside_source_is_followed(workspace, tmp_path):
+    root = tmp_path / "links"
+    target = write_png(root / "a" / "real.png", 1)
+    os.symlink(target, root / "a" / "alias.png")
+    report = workspace.ingest(root)
+    assert report.quarantined == []
+    assert report.added_samples == 1 and report.added_sources == 2
+
+
+def test_manifest_csv_with_splits_and_bad_rows(workspace, tmp_path):
+    root = tmp_path / "m"
+    for i in range(4):
+        write_png(root / "img" / f"{i}.png", i)
+    write_png(tmp_path / "outside.png", 99)
+    (root / "manifest.csv").write_text(
+        "path,label,split\n"
+        "img/0.png,cat,train\n"
+        "img/1.png,dog,train\n"
+        "img/2.png,cat,val\n"
+        "img/3.png,,test\n"
+        "../outside.png,cat,train\n"
+        "img/missing.png,dog,train\n"
+    )
+    report = workspace.ingest(root / "manifest.csv")
+    assert report.format.value == "manifest"
+    assert report.added_samples == 3
+    got = {q.source: q.reason for q in report.quarantined}
+    assert got[str(root / "img" / "3.png")].startswith("missing label")
+    assert got[str(tmp_path / "outside.png")].startswith("path escapes manifest folder")
+    assert got[str(root / "img" / "missing.png")].startswith("missing file")
+    assert workspace.status().splits == {"train": 2, "val": 1}
+
+
+def test_manifest_parquet_without_label_column_quarantines_every_row(workspace, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "p"
+    for i in range(2):
+        write_png(root / f"{i}.png", i)
+    pq.write_table(pa.table({"path": ["0.png", "1.png"]}), root / "m.parquet")
+    report = workspace.ingest(root / "m.parquet")
+    assert report.added_samples == 0
+    assert [q.reason for q in report.quarantined] == [
+        "missing label: manifest has no 'label' column"
+    ] * 2
+
+
+def test_manifest_parquet_custom_columns(workspace, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "p"
+    for i in range(3):
+        write_png(root / f"{i}.png", i)
+    pq.write_table(
+        pa.table({"file": ["0.png", "1.png", "2.png"], "y": ["a", "b", "a"]}), root / "m.parquet"
+    )
+    report = workspace.ingest(root / "m.parquet", path_column="file", label_column="y")
+    assert report.added_samples == 3
+    assert workspace.status().classes == {"a": 2, "b": 1}
+
+
+def test_manifest_missing_path_column_is_a_clear_error(workspace, tmp_path):
+    (tmp_path / "m.csv").write_text("file,label\n0.png,a\n")
+    with pytest.raises(InvalidInput, match="no 'path' column"):
+        workspace.ingest(tmp_path / "m.csv")
+    assert workspace.status().samples == 0
+
+
+@pytest.mark.parametrize("label_kind", ["classlabel", "string"])
+def test_hf_dataset_saved_to_disk(workspace, tmp_path, label_kind):
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)) for _ in range(6)]
+    names = ["ant", "bee"]
+    ids = [0, 1, 0, 1, 1, 0]
+    label_feature = (
+        datasets.ClassLabel(names=names) if label_kind == "classlabel" else datasets.Value("string")
+    )
+    labels = ids if label_kind == "classlabel" else [names[i] for i in ids]
+    features = datasets.Features({"image": datasets.Image(), "label": label_feature})
+    ds = datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
+    dd = datasets.DatasetDict({"train": ds.select(range(4)), "test": ds.select(range(4, 6))})
+    dd.save_to_disk(str(tmp_path / "hf"))
+    report = workspace.ingest(tmp_path / "hf")
+    assert report.format.value == "hf"
+    assert report.added_samples == 6
+    status = workspace.status()
+    assert status.classes == {"ant": 3, "bee": 3}
+    assert status.splits == {"test": 2, "train": 4}
+    assert workspace.ingest(tmp_path / "hf").added_sources == 0
+
+
+def test_cancel_keeps_finished_batches_and_rerun_completes(workspace, tmp_path):
+    root = tmp_path / "many"
+    for i in range(30):
+        write_png(root / "c" / f"{i:02d}.png", i)
+    batches = []
+
+    def progress(done, total, message=""):
+        batches.append(done)
+
+    with pytest.raises(Cancelled):
+        workspace.ingest(root, batch_size=10, progress=progress, cancel=lambda: len(batches) >= 3)
+    assert workspace.status().samples == 20
+    assert workspace.catalog().rows("SELECT status FROM ingests") == [("cancelled",)]
+    report = workspace.ingest(root, batch_size=10)
+    assert report.added_samples == 10
+    assert workspace.status().samples == 30
+
+
+def test_second_writer_is_told_who_holds_the_lock(workspace, image_folder):
+    other = Workspace.open(workspace.root)
+    with workspace.writing(), pytest.raises(WorkspaceLocked, match=r"locked by PID \d+"):
+        other.ingest(image_folder)
+    other.close()
+
+
+def test_unknown_format_and_missing_source_are_clear_errors(workspace, tmp_path):
+    with pytest.raises(InvalidInput, match="does not exist"):
+        workspace.ingest(tmp_path / "nope")
+    (tmp_path / "x.bin").write_bytes(b"1")
+    with pytest.raises(InvalidInput, match="cannot tell the format"):
+        workspace.ingest(tmp_path / "x.bin")
+
+
+def test_orphan_packs_from_a_crash_are_removed(workspace, image_folder):
+    workspace.ingest(image_folder)
+    orphan = workspace.objects.write_pack([b"bytes nobody indexed"])[0].pack
+    (workspace.objects.packs_dir / "pack-dead.tmp").write_bytes(b"half")
+    write_png(image_folder / "cat" / "new.png", 1000)
+    workspace.ingest(image_folder)
+    names = workspace.objects.pack_names()
+    assert orphan not in names
+    assert not list(workspace.objects.packs_dir.glob("*.tmp"))
+    # every catalog row still points at readable bytes
+    for sid in workspace.samples().column("sid").to_pylist():
+        assert workspace.read_bytes(sid)
