@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.store.version_views import VERSION_VIEWS
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -202,7 +204,20 @@ CREATE VIEW sample_source AS
 SELECT sid, min(uri) AS source FROM sources GROUP BY sid;
 """
 
+POLICIES = """
+CREATE TABLE policies (
+    hash        VARCHAR NOT NULL,           -- sha256 of the policy content (curate.augment.policy)
+    name        VARCHAR NOT NULL,           -- the name it had when first used
+    document    JSON NOT NULL,              -- the whole policy document
+    created_at  TIMESTAMP NOT NULL
+);
+"""
 
 MIGRATIONS: list[Migration] = [
     Migration("001_initial", INITIAL),
+    # Views for versions, labels and changes (issue 4; SQL in version_views.py).
+    Migration("002_version_views", VERSION_VIEWS),
+    # Augmentation policies by content hash, so every augmented sample's recipe
+    # can name its policy and be replayed (issue 5).
+    Migration("003_policies", POLICIES),
 ]

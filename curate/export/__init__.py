@@ -1,0 +1,1 @@
+"""Export a version as hf | parquet | imagefolder | webdataset (see ``engine``)."""

@@ -1,0 +1,150 @@
+"""Export a version to a folder: hf | parquet | imagefolder | webdataset.
+
+All or nothing: files are written to a hidden sibling folder and renamed
+into place at the end, so an interrupted export leaves no half-written
+output (and an existing folder is only replaced with ``overwrite``).
+Every export carries ``curate-manifest.json``: version name and hash, the
+class list (position = label index), lineage columns and the files written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from curate.core.progress import CancelFn, ProgressFn, no_progress
+from curate.core.versions import ExportFormat, ExportResult, VersionInfo
+from curate.errors import InvalidInput
+from curate.export import rows as rowlib
+from curate.export import writers
+from curate.store import samples_repo, versions_repo
+from curate.store.catalog import Catalog
+from curate.store.objects import ObjectStore
+
+MANIFEST = "curate-manifest.json"
+
+
+def build_job(
+    cat: Catalog,
+    objects: ObjectStore,
+    info: VersionInfo,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> writers.ExportJob:
+    classes = samples_repo.classes(cat)
+    return writers.ExportJob(
+        objects=objects,
+        members=versions_repo.members(cat, info.version_id),
+        class_names=[name for _, name in classes],
+        class_order=[cid for cid, _ in classes],
+        version_hash=info.hash,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def _prepare(out: Path, overwrite: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InvalidInput(f"{out} is not empty", hint="pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.curate-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.curate-old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _manifest(
+    info: VersionInfo, fmt: ExportFormat, job: writers.ExportJob, splits: dict[str, int], root: Path
+) -> dict:
+    files = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+    )
+    return {
+        "curate_export": 1,
+        "format": fmt.value,
+        "version": info.name,
+        "version_id": info.version_id,
+        "hash": info.hash,
+        "parent": info.parent,
+        "message": info.message,
+        "created_at": info.created_at.isoformat(),
+        "classes": job.class_names,
+        "label": "index into classes; null/absent for unlabeled samples",
+        "splits": splits,
+        "samples": sum(splits.values()),
+        "columns": rowlib.COLUMNS,
+        "lineage_columns": rowlib.LINEAGE_COLUMNS,
+        "files": [{"path": p, "bytes": n} for p, n in files],
+    }
+
+
+def export_version(
+    cat: Catalog,
+    objects: ObjectStore,
+    info: VersionInfo,
+    fmt: ExportFormat | str,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    shard_samples: int = writers.SHARD_SAMPLES,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> ExportResult:
+    started = time.perf_counter()
+    try:
+        fmt = ExportFormat(fmt)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown export format {fmt!r}: use one of {', '.join(f.value for f in ExportFormat)}"
+        ) from None
+    out = Path(out).absolute()
+    tmp = _prepare(out, overwrite)
+    skipped = 0
+    try:
+        job = build_job(cat, objects, info, progress=progress, cancel=cancel)
+        progress(0, job.members.num_rows, "exporting")
+        if fmt is ExportFormat.PARQUET:
+            splits = writers.write_parquet(job, tmp)
+        elif fmt is ExportFormat.HF:
+            splits = writers.write_hf(job, tmp, description=f"curate {info.name} {info.hash}")
+        elif fmt is ExportFormat.IMAGEFOLDER:
+            splits, skipped = writers.write_imagefolder(job, tmp)
+        else:
+            splits = writers.write_webdataset(job, tmp, shard_samples=shard_samples)
+        manifest = _manifest(info, fmt, job, splits, tmp)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        files = len(manifest["files"]) + 1
+        size = sum(f["bytes"] for f in manifest["files"]) + (tmp / MANIFEST).stat().st_size
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(
+        version=info.name,
+        hash=info.hash,
+        format=fmt,
+        out=str(out),
+        samples=sum(splits.values()),
+        splits=splits,
+        skipped_unlabeled=skipped,
+        files=files,
+        bytes=size,
+        seconds=round(time.perf_counter() - started, 3),
+        manifest=str(out / MANIFEST),
+    )

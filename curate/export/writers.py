@@ -1,0 +1,217 @@
+"""The four export formats. Each writes a version's samples under a folder.
+
+Deterministic by construction: rows in (split, sample_id) order, no wall
+clock anywhere (tar entries get mtime 0, the HF fingerprint is derived from
+the version hash), so the same version gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
+from curate.export import rows as rowlib
+from curate.store.objects import ObjectStore
+
+UNSPLIT = "unsplit"  # split name for samples a version holds without a split
+SHARD_SAMPLES = 10_000  # webdataset samples per tar shard
+
+
+@dataclass
+class ExportJob:
+    """What every writer gets: the version's rows (no bytes yet) and its class list."""
+
+    objects: ObjectStore
+    members: pa.Table  # versions_repo.members(): ordered by (split, sample_id)
+    class_names: list[str]
+    class_order: list[int]
+    version_hash: str
+    progress: ProgressFn = no_progress
+    cancel: CancelFn | None = None
+
+    def split_slices(self) -> Iterator[tuple[str, pa.Table]]:
+        """(split name, rows) in order; NULL splits come last as ``unsplit``."""
+        splits = self.members.column("split").to_pylist()
+        start = 0
+        for i in range(1, len(splits) + 1):
+            if i == len(splits) or splits[i] != splits[start]:
+                yield (splits[start] or UNSPLIT), self.members.slice(start, i - start)
+                start = i
+
+
+def _batches(job: ExportJob, part: pa.Table, schema: pa.Schema, done: int):
+    return rowlib.record_batches(
+        job.objects,
+        part,
+        schema,
+        job.class_order,
+        progress=job.progress,
+        cancel=job.cancel,
+        done_before=done,
+        total=job.members.num_rows,
+    )
+
+
+# -- parquet --------------------------------------------------------------------------------
+def parquet_options(schema: pa.Schema) -> dict:
+    """Images are already compressed (PNG/JPEG): store them as they are, zstd the rest."""
+    return {
+        "compression": {f.name: ("none" if f.name == "image" else "zstd") for f in schema},
+        "write_statistics": [f.name for f in schema if f.name != "image"],
+    }
+
+
+def write_parquet(job: ExportJob, out: Path) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    schema = rowlib.features(job.class_names).arrow_schema
+    counts: dict[str, int] = {}
+    done = 0
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    for split, part in job.split_slices():
+        path = out / "data" / f"{split}-00000-of-00001.parquet"
+        with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
+            for batch in _batches(job, part, schema, done):
+                writer.write_batch(batch)
+        counts[split] = part.num_rows
+        done += part.num_rows
+    return counts
+
+
+# -- Hugging Face datasets -------------------------------------------------------------------
+def hf_dataset_dict(job: ExportJob, description: str = ""):
+    """The version as an in-memory ``datasets.DatasetDict`` (Image + ClassLabel features)."""
+    import datasets
+    from datasets.table import InMemoryTable
+
+    feats = rowlib.features(job.class_names)
+    schema = feats.arrow_schema
+    out = {}
+    done = 0
+    for split, part in job.split_slices():
+        table = pa.Table.from_batches(list(_batches(job, part, schema, done)), schema=schema)
+        done += part.num_rows
+        info = datasets.DatasetInfo(description=description, features=feats)
+        out[split] = datasets.Dataset(
+            InMemoryTable(table),
+            info=info,
+            split=datasets.NamedSplit(split),
+            fingerprint=f"curate-{job.version_hash[:32]}-{split}",
+        )
+    return datasets.DatasetDict(out)
+
+
+def write_hf(job: ExportJob, out: Path, description: str = "") -> dict[str, int]:
+    dd = hf_dataset_dict(job, description)
+    check_cancel(job.cancel)
+    dd.save_to_disk(str(out))
+    return {k: v.num_rows for k, v in dd.items()}
+
+
+# -- image folder ----------------------------------------------------------------------------
+def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
+    """``split/label/sample_id.ext`` plus ``split/metadata.jsonl`` (HF imagefolder reads it)."""
+    counts: dict[str, int] = {}
+    skipped = 0
+    done = 0
+    total = job.members.num_rows
+    for split, part in job.split_slices():
+        split_dir = out / split
+        split_dir.mkdir(parents=True, exist_ok=True)
+        lines = []
+        cols = part.to_pydict()
+        for i in range(part.num_rows):
+            if i % 1024 == 0:
+                check_cancel(job.cancel)
+                job.progress(done + i, total, "exporting")
+            label = cols["label"][i]
+            if label is None:
+                skipped += 1
+                continue
+            rel = f"{label}/{cols['sample_id'][i]}.{rowlib.extension(cols['format'][i])}"
+            target = split_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(
+                job.objects.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
+            )
+            lines.append(
+                json.dumps(
+                    {
+                        "file_name": rel,
+                        "label": label,
+                        "sample_id": cols["sample_id"][i],
+                        "source": cols["source"][i],
+                        "label_source": cols["label_source"][i],
+                        "origin": cols["origin"][i],
+                        "parents": cols["parents"][i] or [],
+                        "recipe": cols["recipe"][i],
+                    },
+                    sort_keys=True,
+                )
+            )
+        (split_dir / "metadata.jsonl").write_text("".join(line + "\n" for line in lines))
+        counts[split] = len(lines)
+        done += part.num_rows
+    job.progress(total, total, "exporting")
+    return counts, skipped
+
+
+# -- webdataset ------------------------------------------------------------------------------
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_webdataset(
+    job: ExportJob, out: Path, shard_samples: int = SHARD_SAMPLES
+) -> dict[str, int]:
+    """``split-000000.tar`` shards; per sample ``KEY.ext`` (bytes), ``KEY.cls``, ``KEY.json``."""
+    counts: dict[str, int] = {}
+    done = 0
+    total = job.members.num_rows
+    for split, part in job.split_slices():
+        cols = part.to_pydict()
+        labels = rowlib.label_indices(cols["class_id"], job.class_order)
+        n = part.num_rows
+        for shard, start in enumerate(range(0, n, shard_samples)):
+            path = out / f"{split}-{shard:06d}.tar"
+            with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+                for i in range(start, min(start + shard_samples, n)):
+                    if i % 1024 == 0:
+                        check_cancel(job.cancel)
+                        job.progress(done + i, total, "exporting")
+                    key = cols["sample_id"][i]
+                    data = job.objects.read(
+                        cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i]
+                    )
+                    _add(tar, f"{key}.{rowlib.extension(cols['format'][i])}", data)
+                    if labels[i] is not None:
+                        _add(tar, f"{key}.cls", str(labels[i]).encode())
+                    meta = {
+                        "sample_id": key,
+                        "label": cols["label"][i],
+                        "label_index": labels[i],
+                        "split": cols["split"][i],
+                        "source": cols["source"][i],
+                        "label_source": cols["label_source"][i],
+                        "origin": cols["origin"][i],
+                        "parents": cols["parents"][i] or [],
+                        "recipe": json.loads(cols["recipe"][i]) if cols["recipe"][i] else None,
+                    }
+                    _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+        counts[split] = n
+        done += n
+    job.progress(total, total, "exporting")
+    return counts

@@ -1,0 +1,507 @@
+"""Versions in the catalog: commit, read, resolve, diff, tag.
+
+A version is a full snapshot of the working state in ``version_members``
+(one row per live sample: sid, class, split, label source). Image bytes are
+never copied: members point at ``samples`` by sid. DuckDB stores the
+snapshot column-compressed (sids sorted -> delta encoding, class and split ->
+bit-packed dictionaries), about 1.5 bytes per sample, so a 1M-sample
+version costs ~1.5 MB; see ``benchmarks/bench_versions.py``.
+
+The content hash is sha256 over the lines ``sample_id \\t label \\t split \\n``
+sorted by sample_id (NULL written as an empty field): the same content gives
+the same hash in any workspace, whatever the sids or the order of edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.core.versions import (
+    ClassCounts,
+    DiffSample,
+    Move,
+    Relabel,
+    Tag,
+    VersionDiff,
+    VersionInfo,
+    VersionStats,
+)
+from curate.errors import InvalidInput, NotFound
+from curate.store.catalog import Catalog
+
+WORKING = "working"  # pseudo-ref for the working state in diffs
+
+_TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_VERSION_NUMBER = re.compile(r"^[vV]?(\d+)$")
+_HASH_PREFIX = re.compile(r"^[0-9a-fA-F]{4,64}$")
+_PARENT_SUFFIX = re.compile(r"^(.*?)~(\d*)$")
+_UNSPLIT = "-"
+
+
+def version_name(version_id: int | None) -> str | None:
+    return None if version_id is None else f"v{version_id}"
+
+
+# -- reading versions ------------------------------------------------------------------
+def head_id(cat: Catalog) -> int | None:
+    return cat.scalar("SELECT max(version_id) FROM versions")
+
+
+def _tags_by_version(cat: Catalog) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for name, vid in cat.rows("SELECT name, version_id FROM tags ORDER BY name"):
+        out.setdefault(int(vid), []).append(name)
+    return out
+
+
+def _info(row: tuple, tags: dict[int, list[str]]) -> VersionInfo:
+    vid, digest, parent, message, created_at, watermark, stats = row
+    return VersionInfo(
+        version_id=int(vid),
+        name=f"v{vid}",
+        hash=digest,
+        parent=version_name(parent),
+        message=message,
+        created_at=created_at,
+        sid_watermark=int(watermark),
+        tags=tags.get(int(vid), []),
+        stats=VersionStats.model_validate(json.loads(stats)),
+    )
+
+
+_VERSION_COLUMNS = "version_id, hash, parent_id, message, created_at, sid_watermark, stats::VARCHAR"
+
+
+def get_version(cat: Catalog, version_id: int) -> VersionInfo:
+    rows = cat.rows(f"SELECT {_VERSION_COLUMNS} FROM versions WHERE version_id = ?", [version_id])
+    if not rows:
+        raise NotFound(f"no version v{version_id}")
+    return _info(rows[0], _tags_by_version(cat))
+
+
+def list_versions(cat: Catalog) -> list[VersionInfo]:
+    """All versions, newest first."""
+    tags = _tags_by_version(cat)
+    rows = cat.rows(f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY version_id DESC")
+    return [_info(r, tags) for r in rows]
+
+
+def resolve_version(cat: Catalog, ref: str | int) -> int:
+    """A version number ("3", "v3"), tag, hash prefix, HEAD, or any of them + "~N" -> version_id."""
+    text = str(ref).strip()
+    if not text:
+        raise InvalidInput("empty version name")
+    suffix = _PARENT_SUFFIX.match(text)
+    if suffix and suffix.group(1):
+        steps = int(suffix.group(2) or 1)
+        vid = resolve_version(cat, suffix.group(1))
+        for _ in range(steps):
+            parent = cat.scalar("SELECT parent_id FROM versions WHERE version_id = ?", [vid])
+            if parent is None:
+                raise NotFound(f"{text}: v{vid} has no parent")
+            vid = int(parent)
+        return vid
+    if text.upper() in ("HEAD", "LATEST"):
+        vid = head_id(cat)
+        if vid is None:
+            raise NotFound("no versions yet", hint="make one with `curate commit -m MESSAGE`")
+        return int(vid)
+    number = _VERSION_NUMBER.match(text)
+    if number:
+        vid = int(number.group(1))
+        if cat.scalar("SELECT count(*) FROM versions WHERE version_id = ?", [vid]):
+            return vid
+    tagged = cat.scalar("SELECT max(version_id) FROM tags WHERE name = ?", [text])
+    if tagged is not None:
+        return int(tagged)
+    if _HASH_PREFIX.match(text):
+        rows = cat.rows(
+            "SELECT version_id FROM versions WHERE starts_with(hash, ?) ORDER BY version_id",
+            [text.lower()],
+        )
+        if len(rows) == 1:
+            return int(rows[0][0])
+        if len(rows) > 1:
+            names = ", ".join(f"v{r[0]}" for r in rows[:5])
+            raise InvalidInput(
+                f"hash prefix {text!r} is ambiguous: {names}", hint="use more characters"
+            )
+    known = [f"v{r[0]}" for r in cat.rows("SELECT version_id FROM versions ORDER BY 1 DESC")]
+    tags = [r[0] for r in cat.rows("SELECT name FROM tags ORDER BY name")]
+    hint = "versions: " + (", ".join(known[:10]) or "none yet")
+    if tags:
+        hint += "; tags: " + ", ".join(tags[:10])
+    raise NotFound(f"no version named {text!r}", hint=hint)
+
+
+# -- commit ------------------------------------------------------------------------------
+def content_hash(cat: Catalog, members_sql: str, params: list[Any] | None = None) -> str:
+    """sha256 of the sorted ``sample_id\\tlabel\\tsplit\\n`` lines of ``members_sql``'s rows."""
+    lines = cat.arrow(
+        f"""
+        SELECT s.sample_id || chr(9) || coalesce(c.name, '') || chr(9)
+               || coalesce(m.split, '') || chr(10) AS line
+        FROM ({members_sql}) m
+        JOIN samples s USING (sid)
+        LEFT JOIN classes c ON c.class_id = m.class_id
+        ORDER BY s.sample_id
+        """,
+        params,
+    ).column("line")
+    digest = hashlib.sha256()
+    for chunk in lines.chunks:
+        if len(chunk) == 0:
+            continue
+        chunk = chunk.cast(pa.large_string()) if chunk.type != pa.string() else chunk
+        width = 8 if chunk.type == pa.large_string() else 4
+        offsets = chunk.buffers()[1]
+        data = chunk.buffers()[2]
+        off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32)
+        start, stop = int(off[chunk.offset]), int(off[chunk.offset + len(chunk)])
+        digest.update(memoryview(data)[start:stop])
+    return digest.hexdigest()
+
+
+def _stats(cat: Catalog, vid: int, parent: int | None) -> VersionStats:
+    rows = cat.rows(
+        """
+        SELECT GROUPING(c.name, m.split) AS g1, GROUPING(s.origin) AS g2,
+               GROUPING(m.label_source) AS g3,
+               c.name, m.split, s.origin, m.label_source, m.class_id IS NULL AS unlabeled,
+               count(*)
+        FROM version_members m
+        JOIN samples s USING (sid)
+        LEFT JOIN classes c ON c.class_id = m.class_id
+        WHERE m.version_id = ?
+        GROUP BY GROUPING SETS ((c.name, m.split, m.class_id IS NULL), (s.origin), (m.label_source))
+        """,
+        [vid],
+    )
+    classes: dict[str, dict[str, int]] = {}
+    splits: dict[str, int] = {}
+    origins: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    unlabeled = 0
+    total = 0
+    for g1, _g2, g3, name, split, origin, label_source, is_unlabeled, n in rows:
+        n = int(n)
+        if g1 == 0:
+            total += n
+            key = split if split is not None else _UNSPLIT
+            splits[key] = splits.get(key, 0) + n
+            if is_unlabeled:
+                unlabeled += n
+            else:
+                classes.setdefault(name, {})[key] = n
+        elif g3 == 0:
+            sources[label_source] = n
+        else:
+            origins[origin] = n
+    changes = dict(
+        cat.rows(
+            "SELECT op, count(*) FROM changes WHERE version_id IS NULL GROUP BY op ORDER BY op"
+        )
+    )
+    if parent is None:
+        new = total
+    else:
+        new = int(
+            cat.scalar(
+                "SELECT count(*) FROM version_members n WHERE n.version_id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM version_members o "
+                "WHERE o.version_id = ? AND o.sid = n.sid)",
+                [vid, parent],
+            )
+        )
+    return VersionStats(
+        samples=total,
+        classes={k: dict(sorted(v.items())) for k, v in sorted(classes.items())},
+        splits=dict(sorted(splits.items())),
+        origins=dict(sorted(origins.items())),
+        label_sources=dict(sorted(sources.items())),
+        unlabeled=unlabeled,
+        changes={k: int(v) for k, v in changes.items()},
+        new_samples=new,
+    )
+
+
+class NothingToCommit(InvalidInput):
+    title = "Nothing to commit"
+
+
+def commit(
+    cat: Catalog,
+    message: str | None,
+    *,
+    allow_empty: bool = False,
+    step: Callable[[str], None] = lambda name: None,
+) -> int:
+    """Snapshot ``working`` as a new version in one transaction; return its id.
+
+    Inside the transaction: members are inserted, the hash and stats computed,
+    the version row added and every pending change stamped with the new id.
+    A crash anywhere before DuckDB's COMMIT leaves the catalog as it was
+    (the WAL holds no commit record); after it, the version is complete.
+    ``step(name)`` is called between the stages (tests inject crashes there).
+    """
+    with cat.transaction() as tx:
+        head = tx.execute(
+            "SELECT version_id, hash FROM versions ORDER BY version_id DESC LIMIT 1"
+        ).fetchall()
+        parent, parent_hash = (int(head[0][0]), head[0][1]) if head else (None, None)
+        vid = (parent or 0) + 1
+        step("begin")
+        tx.execute(
+            f"INSERT INTO version_members "
+            f"SELECT {vid}, sid, class_id, split, label_source FROM working ORDER BY sid"
+        )
+        step("members")
+        digest = content_hash(
+            cat, "SELECT sid, class_id, split FROM version_members WHERE version_id = ?", [vid]
+        )
+        count = tx.execute(
+            "SELECT count(*) FROM version_members WHERE version_id = ?", [vid]
+        ).fetchall()[0][0]
+        if not allow_empty:
+            if parent is None and count == 0:
+                raise NothingToCommit(
+                    "nothing to commit: the workspace has no samples",
+                    hint="bring images in with `curate ingest SOURCE`",
+                )
+            if digest == parent_hash:
+                pending = tx.execute(
+                    "SELECT count(*) FROM changes WHERE version_id IS NULL"
+                ).fetchall()[0][0]
+                hint = (
+                    f"the {pending} pending change(s) cancel out; drop them with `curate reset`"
+                    if pending
+                    else "relabel, drop, restore, split or ingest first"
+                )
+                raise NothingToCommit(
+                    f"nothing to commit: the working state equals v{parent}", hint=hint
+                )
+        stats = _stats(cat, vid, parent)
+        step("stats")
+        watermark = tx.execute("SELECT coalesce(max(sid), -1) FROM samples").fetchall()[0][0]
+        tx.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, now(), ?, ?)",
+            [vid, digest, parent, message, watermark, stats.model_dump_json()],
+        )
+        step("version")
+        tx.execute("UPDATE changes SET version_id = ? WHERE version_id IS NULL", [vid])
+        step("stamped")
+    return vid
+
+
+# -- members -----------------------------------------------------------------------------
+def members_sql(version_id: int | None) -> tuple[str, list[Any]]:
+    """(SQL, params) selecting sid, class_id, split, label_source of a version (None: working)."""
+    if version_id is None:
+        return "SELECT sid, class_id, split, label_source FROM working", []
+    return (
+        "SELECT sid, class_id, split, label_source FROM version_members WHERE version_id = ?",
+        [version_id],
+    )
+
+
+MEMBER_COLUMNS = """
+    m.sid, s.sample_id, m.class_id, c.name AS label, m.split, m.label_source,
+    s.origin, s.parents, s.recipe::VARCHAR AS recipe, src.source,
+    s.width, s.height, s.channels, s.mode, s.format, s.pack, s.pack_offset, s.nbytes
+"""
+
+
+def members(
+    cat: Catalog, version_id: int | None, *, split: str | None = None, order: str = "sample_id"
+) -> pa.Table:
+    """Every sample of a version with what exports need, ordered by (split, sample_id)."""
+    sql, params = members_sql(version_id)
+    where = ""
+    if split is not None:
+        where = "WHERE m.split IS NOT DISTINCT FROM ?"
+        params = [*params, split]
+    order_by = "m.split NULLS LAST, s.sample_id" if order == "sample_id" else "m.sid"
+    return cat.arrow(
+        f"""
+        SELECT {MEMBER_COLUMNS}
+        FROM ({sql}) m
+        JOIN samples s USING (sid)
+        LEFT JOIN classes c ON c.class_id = m.class_id
+        LEFT JOIN (SELECT sid, min(uri) AS source FROM sources GROUP BY sid) src
+            ON src.sid = m.sid
+        {where}
+        ORDER BY {order_by}
+        """,
+        params,
+    )
+
+
+# -- diff ----------------------------------------------------------------------------------
+def _counts(cat: Catalog, sql: str, params: list[Any], column: str) -> dict[str, int]:
+    if column == "class":
+        rows = cat.rows(
+            f"SELECT coalesce(c.name, '(unlabeled)'), count(*) FROM ({sql}) m "
+            "LEFT JOIN classes c ON c.class_id = m.class_id GROUP BY ALL",
+            params,
+        )
+    else:
+        rows = cat.rows(
+            f"SELECT coalesce(m.split, '{_UNSPLIT}'), count(*) FROM ({sql}) m GROUP BY ALL", params
+        )
+    return {k: int(v) for k, v in rows}
+
+
+def _pair_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, ClassCounts]:
+    return {
+        k: ClassCounts(a=a.get(k, 0), b=b.get(k, 0), delta=b.get(k, 0) - a.get(k, 0))
+        for k in sorted({*a, *b})
+    }
+
+
+def diff(cat: Catalog, a: int | None, b: int | None) -> VersionDiff:
+    """Sample-level differences from ``a`` to ``b`` (None: the working state)."""
+    a_sql, a_params = members_sql(a)
+    b_sql, b_params = members_sql(b)
+    # Reasons: the latest change between the two states for each sample.
+    lo, hi = (a, b) if (a or 0) <= (b if b is not None else 1 << 60) else (b, a)
+    if hi is None:
+        why_where = "(version_id IS NULL OR version_id > ?)"
+        why_params: list[Any] = [lo or 0]
+    else:
+        why_where = "version_id > ? AND version_id <= ?"
+        why_params = [lo or 0, hi]
+    rows = cat.rows(
+        f"""
+        WITH va AS ({a_sql}), vb AS ({b_sql}),
+        j AS (
+            SELECT coalesce(va.sid, vb.sid) AS sid,
+                   va.sid IS NOT NULL AS in_a, vb.sid IS NOT NULL AS in_b,
+                   va.class_id AS a_class, vb.class_id AS b_class,
+                   va.split AS a_split, vb.split AS b_split
+            FROM va FULL OUTER JOIN vb ON va.sid = vb.sid
+            WHERE va.sid IS NULL OR vb.sid IS NULL
+               OR va.class_id IS DISTINCT FROM vb.class_id
+               OR va.split IS DISTINCT FROM vb.split
+        ),
+        why AS (
+            SELECT sid, label_source, reason, run_id FROM changes
+            WHERE {why_where} AND sid IN (SELECT sid FROM j)
+            QUALIFY row_number() OVER (PARTITION BY sid ORDER BY change_id DESC) = 1
+        ),
+        src AS (
+            SELECT sid, min(uri) AS source FROM sources
+            WHERE sid IN (SELECT sid FROM j) GROUP BY sid
+        )
+        SELECT j.in_a, j.in_b, s.sample_id, src.source, s.origin,
+               ca.name, cb.name, j.a_split, j.b_split,
+               w.label_source, w.reason, w.run_id
+        FROM j
+        JOIN samples s USING (sid)
+        LEFT JOIN src ON src.sid = j.sid
+        LEFT JOIN classes ca ON ca.class_id = j.a_class
+        LEFT JOIN classes cb ON cb.class_id = j.b_class
+        LEFT JOIN why w ON w.sid = j.sid
+        ORDER BY s.sample_id
+        """,
+        [*a_params, *b_params, *why_params],
+    )
+    added, removed, relabeled, moved = [], [], [], []
+    for in_a, in_b, sample_id, source, origin, la, lb, sa, sb, lsrc, reason, run_id in rows:
+        if not in_a:
+            added.append(
+                DiffSample(sample_id=sample_id, source=source, label=lb, split=sb, origin=origin)
+            )
+        elif not in_b:
+            removed.append(
+                DiffSample(sample_id=sample_id, source=source, label=la, split=sa, origin=origin)
+            )
+        else:
+            if la != lb:
+                relabeled.append(
+                    Relabel(
+                        sample_id=sample_id,
+                        source=source,
+                        from_=la,
+                        to=lb,
+                        label_source=lsrc,
+                        reason=reason,
+                        run_id=run_id,
+                    )
+                )
+            if sa != sb:
+                moved.append(
+                    Move(
+                        sample_id=sample_id,
+                        source=source,
+                        from_split=sa,
+                        to_split=sb,
+                        reason=reason,
+                    )
+                )
+    a_hash = cat.scalar("SELECT hash FROM versions WHERE version_id = ?", [a]) if a else None
+    b_hash = cat.scalar("SELECT hash FROM versions WHERE version_id = ?", [b]) if b else None
+    return VersionDiff(
+        a=version_name(a) or WORKING,
+        b=version_name(b) or WORKING,
+        a_hash=a_hash,
+        b_hash=b_hash,
+        identical=not rows,
+        summary={
+            "added": len(added),
+            "removed": len(removed),
+            "relabeled": len(relabeled),
+            "moved": len(moved),
+        },
+        added=added,
+        removed=removed,
+        relabeled=relabeled,
+        moved=moved,
+        classes=_pair_counts(
+            _counts(cat, a_sql, a_params, "class"), _counts(cat, b_sql, b_params, "class")
+        ),
+        splits=_pair_counts(
+            _counts(cat, a_sql, a_params, "split"), _counts(cat, b_sql, b_params, "split")
+        ),
+    )
+
+
+# -- tags ------------------------------------------------------------------------------------
+def list_tags(cat: Catalog) -> list[Tag]:
+    return [
+        Tag(name=n, version=f"v{v}", created_at=t)
+        for n, v, t in cat.rows("SELECT name, version_id, created_at FROM tags ORDER BY name")
+    ]
+
+
+def set_tag(cat: Catalog, name: str, version_id: int, *, force: bool = False) -> Tag:
+    if not _TAG_NAME.match(name):
+        raise InvalidInput(
+            f"bad tag name {name!r}: start with a letter; letters, digits, . _ - only"
+        )
+    if _VERSION_NUMBER.match(name) or name.upper() in ("HEAD", "LATEST", "WORKING"):
+        raise InvalidInput(f"tag name {name!r} would shadow a version name")
+    with cat.transaction() as tx:
+        existing = tx.execute("SELECT version_id FROM tags WHERE name = ?", [name]).fetchall()
+        if existing and not force:
+            raise InvalidInput(
+                f"tag {name!r} already names v{existing[0][0]}",
+                hint="pass --force to move it",
+            )
+        tx.execute("DELETE FROM tags WHERE name = ?", [name])
+        tx.execute("INSERT INTO tags VALUES (?, ?, now())", [name, version_id])
+        created = tx.execute("SELECT created_at FROM tags WHERE name = ?", [name]).fetchall()[0][0]
+    return Tag(name=name, version=f"v{version_id}", created_at=created)
+
+
+def delete_tag(cat: Catalog, name: str) -> None:
+    with cat.transaction() as tx:
+        if not tx.execute("SELECT count(*) FROM tags WHERE name = ?", [name]).fetchall()[0][0]:
+            raise NotFound(f"no tag named {name!r}")
+        tx.execute("DELETE FROM tags WHERE name = ?", [name])

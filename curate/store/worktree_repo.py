@@ -1,0 +1,315 @@
+"""Reads behind working changes and splits: sample lookup, live state, findings.
+
+Writes go through :func:`curate.store.changes_repo.record_changes`; this
+module only reads (plus :func:`reset`, which deletes pending changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import pyarrow as pa
+
+from curate.core.versions import Change
+from curate.errors import InvalidInput, NotFound
+from curate.store.catalog import Catalog
+
+_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
+MIN_PREFIX = 4
+
+
+# -- samples -----------------------------------------------------------------------------
+def resolve_sample(cat: Catalog, ref: str) -> int:
+    """sid of the sample named by a sample_id, a unique sample_id prefix or a source path.
+
+    Tried in that order; a hex string that matches no sample_id is tried as a
+    path. Ambiguity is an error, never a guess.
+    """
+    text = str(ref).strip()
+    if not text:
+        raise InvalidInput("empty sample reference")
+    if _HEX.match(text):
+        rows = cat.rows(
+            "SELECT sid, sample_id FROM samples WHERE starts_with(sample_id, ?) "
+            "ORDER BY sample_id LIMIT 6",
+            [text.lower()],
+        )
+        if len(rows) == 1:
+            return int(rows[0][0])
+        if len(rows) > 1:
+            shown = ", ".join(r[1][:12] for r in rows[:5])
+            raise InvalidInput(
+                f"sample prefix {text!r} is ambiguous: matches {shown}"
+                + (", ..." if len(rows) > 5 else ""),
+                hint="use more characters of the sample id",
+            )
+    candidates = sorted({text, os.path.normpath(text), os.path.abspath(text)})
+    rows = cat.rows(
+        "SELECT DISTINCT sid FROM sources WHERE list_contains(?, uri) ORDER BY sid", [candidates]
+    )
+    if not rows:
+        # A path relative to some folder above the one ingested: match the tail.
+        tail = "/" + text.lstrip("./")
+        rows = cat.rows(
+            "SELECT DISTINCT sid FROM sources WHERE ends_with(uri, ?) ORDER BY sid LIMIT 6",
+            [tail],
+        )
+    if len(rows) == 1:
+        return int(rows[0][0])
+    if len(rows) > 1:
+        ids = cat.rows(
+            "SELECT sample_id FROM samples WHERE list_contains(?, sid) ORDER BY sample_id",
+            [[r[0] for r in rows]],
+        )
+        raise InvalidInput(
+            f"path {text!r} matches {len(rows)} samples ({', '.join(i[0][:12] for i in ids)})",
+            hint="name the sample by its id instead",
+        )
+    hint = (
+        f"a sample id prefix needs at least {MIN_PREFIX} hex characters"
+        if re.fullmatch(r"[0-9a-fA-F]{1,3}", text)
+        else "name a sample by its id, a unique id prefix or its source path"
+    )
+    raise NotFound(f"no sample matches {text!r}", hint=hint)
+
+
+def sample_summary(cat: Catalog, sids: list[int]) -> dict[int, dict[str, Any]]:
+    """sample_id, source, origin and working state (live, label, split) of each sid."""
+    if not sids:
+        return {}
+    rows = cat.rows(
+        """
+        SELECT s.sid, s.sample_id, src.source, s.origin,
+               w.sid IS NOT NULL AS live, w.class_id, c.name, w.split
+        FROM samples s
+        LEFT JOIN working w ON w.sid = s.sid
+        LEFT JOIN classes c ON c.class_id = w.class_id
+        LEFT JOIN (SELECT sid, min(uri) AS source FROM sources
+                   WHERE list_contains(?, sid) GROUP BY sid) src ON src.sid = s.sid
+        WHERE list_contains(?, s.sid)
+        """,
+        [list(sids), list(sids)],
+    )
+    return {
+        int(r[0]): {
+            "sample_id": r[1],
+            "source": r[2],
+            "origin": r[3],
+            "live": bool(r[4]),
+            "class_id": r[5],
+            "label": r[6],
+            "split": r[7],
+        }
+        for r in rows
+    }
+
+
+def last_known(cat: Catalog, sids: list[int]) -> dict[int, tuple[int | None, str | None]]:
+    """(class_id, split) a non-live sample had last: the newest version holding it,
+    else a pending add/restore, else its ingest assignment."""
+    if not sids:
+        return {}
+    rows = cat.rows(
+        """
+        WITH probe AS (SELECT unnest(?) AS sid),
+        from_versions AS (
+            SELECT m.sid, arg_max(m.class_id, m.version_id) AS class_id,
+                   arg_max(m.split, m.version_id) AS split, max(m.version_id) AS v
+            FROM version_members m SEMI JOIN probe USING (sid) GROUP BY m.sid
+        ),
+        from_pending AS (
+            SELECT sid, arg_max(class_id, change_id) AS class_id,
+                   arg_max(split, change_id) AS split
+            FROM changes SEMI JOIN probe USING (sid)
+            WHERE version_id IS NULL AND op IN ('add', 'restore', 'relabel', 'move')
+            GROUP BY sid
+        ),
+        from_ingest AS (
+            SELECT sid, first(class_id) AS class_id, first(split) AS split
+            FROM assignments SEMI JOIN probe USING (sid) GROUP BY sid
+        )
+        SELECT p.sid,
+               coalesce(fp.class_id, fv.class_id, fi.class_id),
+               coalesce(fp.split, fv.split, fi.split)
+        FROM probe p
+        LEFT JOIN from_versions fv USING (sid)
+        LEFT JOIN from_pending fp USING (sid)
+        LEFT JOIN from_ingest fi USING (sid)
+        """,
+        [list(sids)],
+    )
+    return {int(s): (c, sp) for s, c, sp in rows}
+
+
+# -- pending changes -----------------------------------------------------------------------
+def pending_count(cat: Catalog) -> int:
+    return int(cat.scalar("SELECT count(*) FROM changes WHERE version_id IS NULL"))
+
+
+def list_changes(cat: Catalog, *, version_id: int | None = None) -> list[Change]:
+    """Pending changes (or those a version took in), oldest first, with the label before."""
+    where = "ch.version_id IS NULL" if version_id is None else "ch.version_id = ?"
+    params: list[Any] = [] if version_id is None else [version_id]
+    # "Before" = the parent state: the head version's member, else the ingest assignment.
+    base_version = (
+        "(SELECT max(version_id) FROM versions)"
+        if version_id is None
+        else "(SELECT parent_id FROM versions WHERE version_id = ?)"
+    )
+    if version_id is not None:
+        params = [version_id, *params]
+    rows = cat.rows(
+        f"""
+        WITH base_v AS (SELECT {base_version} AS v),
+        sel AS (SELECT ch.* FROM changes ch WHERE {where}),
+        before AS (
+            SELECT m.sid, m.class_id FROM version_members m, base_v
+            WHERE m.version_id = base_v.v AND m.sid IN (SELECT sid FROM sel)
+        ),
+        given AS (
+            SELECT sid, first(class_id) AS class_id FROM assignments
+            WHERE sid IN (SELECT sid FROM sel) GROUP BY sid
+        )
+        SELECT ch.change_id, ch.created_at, ch.op, s.sample_id, src.source,
+               cb.name, c.name, ch.split, ch.label_source, ch.reason, ch.run_id,
+               ch.details::VARCHAR, ch.version_id
+        FROM sel ch
+        JOIN samples s USING (sid)
+        LEFT JOIN classes c ON c.class_id = ch.class_id
+        LEFT JOIN before b ON b.sid = ch.sid
+        LEFT JOIN given g ON g.sid = ch.sid
+        LEFT JOIN classes cb ON cb.class_id = coalesce(b.class_id, g.class_id)
+        LEFT JOIN (SELECT sid, min(uri) AS source FROM sources
+                   WHERE sid IN (SELECT sid FROM sel) GROUP BY sid) src ON src.sid = ch.sid
+        ORDER BY ch.change_id
+        """,
+        params,
+    )
+    return [
+        Change(
+            change_id=r[0],
+            created_at=r[1],
+            op=r[2],
+            sample_id=r[3],
+            source=r[4],
+            from_label=r[5] if r[2] not in ("add", "restore") else None,
+            label=r[6],
+            split=r[7],
+            label_source=r[8],
+            reason=r[9],
+            run_id=r[10],
+            details=json.loads(r[11]) if r[11] else None,
+            version=None if r[12] is None else f"v{r[12]}",
+        )
+        for r in rows
+    ]
+
+
+def pending_sids(
+    cat: Catalog, *, op: str | None = None, label_source: str | None = None
+) -> set[int]:
+    where, params = ["version_id IS NULL"], []
+    if op is not None:
+        where.append("op = ?")
+        params.append(op)
+    if label_source is not None:
+        where.append("label_source = ?")
+        params.append(label_source)
+    return {
+        int(r[0])
+        for r in cat.rows(f"SELECT DISTINCT sid FROM changes WHERE {' AND '.join(where)}", params)
+    }
+
+
+def reset(cat: Catalog, sids: list[int] | None = None) -> int:
+    """Delete pending changes (all, or those of ``sids``); return how many."""
+    with cat.transaction() as tx:
+        if sids is None:
+            n = tx.execute("SELECT count(*) FROM changes WHERE version_id IS NULL").fetchall()[0][0]
+            tx.execute("DELETE FROM changes WHERE version_id IS NULL")
+        else:
+            n = tx.execute(
+                "SELECT count(*) FROM changes WHERE version_id IS NULL AND list_contains(?, sid)",
+                [list(sids)],
+            ).fetchall()[0][0]
+            tx.execute(
+                "DELETE FROM changes WHERE version_id IS NULL AND list_contains(?, sid)",
+                [list(sids)],
+            )
+    return int(n)
+
+
+# -- findings (written by scans) -------------------------------------------------------------
+def latest_run_with(cat: Catalog, kinds: list[str]) -> int | None:
+    value = cat.scalar("SELECT max(run_id) FROM findings WHERE list_contains(?, kind)", [kinds])
+    return None if value is None else int(value)
+
+
+def label_suggestions(cat: Catalog, run_id: int) -> pa.Table:
+    """Label findings of ``run_id`` that carry a suggested class, most suspicious first,
+    with the sample's working state."""
+    return cat.arrow(
+        """
+        SELECT f.sid, f.score, f.suggested_class_id, f.details::VARCHAR AS details,
+               w.sid IS NOT NULL AS live, w.class_id AS current_class_id,
+               s.sample_id, cs.name AS suggested, cc.name AS current
+        FROM findings f
+        JOIN samples s USING (sid)
+        LEFT JOIN working w ON w.sid = f.sid
+        LEFT JOIN classes cs ON cs.class_id = f.suggested_class_id
+        LEFT JOIN classes cc ON cc.class_id = w.class_id
+        WHERE f.run_id = ? AND f.kind = 'label' AND f.is_issue
+          AND f.suggested_class_id IS NOT NULL
+        ORDER BY f.score NULLS LAST, s.sample_id
+        """,
+        [run_id],
+    )
+
+
+DUPLICATE_KINDS = ["duplicate", "near_duplicate"]
+
+
+def duplicate_groups(cat: Catalog) -> list[list[int]]:
+    """Groups of live sids from the latest scan that found each duplicate kind.
+
+    Scans write ``details = {"group": n}`` on every member of a group; groups
+    are numbered per (run, kind).
+    """
+    rows = cat.rows(
+        """
+        WITH latest AS (
+            SELECT kind, max(run_id) AS run_id FROM findings
+            WHERE list_contains(?, kind) GROUP BY kind
+        )
+        SELECT f.kind, CAST(f.details->>'group' AS BIGINT) AS grp, list(DISTINCT f.sid ORDER BY f.sid)
+        FROM findings f JOIN latest USING (kind, run_id)
+        WHERE f.details->>'group' IS NOT NULL AND f.sid IN (SELECT sid FROM working)
+        GROUP BY ALL
+        ORDER BY 1, 2
+        """,
+        [DUPLICATE_KINDS],
+    )
+    return [list(map(int, r[2])) for r in rows if len(r[2]) > 1]
+
+
+def split_inputs(cat: Catalog) -> pa.Table:
+    """Live samples with what a split needs: class, split, origin, parents' sids."""
+    return cat.arrow(
+        """
+        WITH w AS (SELECT w.sid, w.class_id, w.split, s.sample_id, s.origin, s.parents
+                   FROM working w JOIN samples s USING (sid)),
+        par AS (
+            SELECT w.sid, list(p.sid ORDER BY p.sid) AS parent_sids
+            FROM (SELECT sid, unnest(parents) AS parent_id FROM w
+                  WHERE parents IS NOT NULL) w
+            JOIN samples p ON p.sample_id = w.parent_id
+            GROUP BY w.sid
+        )
+        SELECT w.sid, w.sample_id, w.class_id, w.split, w.origin, par.parent_sids
+        FROM w LEFT JOIN par USING (sid)
+        ORDER BY w.sid
+        """
+    )

@@ -1,0 +1,239 @@
+"""Working changes: relabel, drop, restore, accept scan suggestions, reset.
+
+Each edit becomes a row in ``changes`` (pending until a commit) with when,
+why (``reason``) and, for accepted suggestions, which scan run prompted it.
+Edits that would not change anything (relabel to the current label, drop a
+dropped sample) record nothing and are counted as ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from curate.core.models import LabelSource
+from curate.core.versions import AcceptReport, ChangeReport
+from curate.errors import InvalidInput, NotFound
+from curate.store import samples_repo, worktree_repo
+from curate.store.catalog import Catalog
+from curate.store.changes_repo import CHANGE_SCHEMA, record_changes
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    cols = {name: [r.get(name) for r in rows] for name in CHANGE_SCHEMA.names}
+    return pa.table(cols, schema=CHANGE_SCHEMA)
+
+
+def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
+    known = dict((n, i) for i, n in samples_repo.classes(cat))
+    if label in known:
+        return known[label]
+    if not create:
+        raise NotFound(
+            f"no class named {label!r}",
+            hint=f"classes: {', '.join(known) or 'none'}; pass --new-class to create it",
+        )
+    if not label.strip():
+        raise InvalidInput("a class name cannot be empty")
+    return samples_repo.get_or_create_classes(cat, [label])[label]
+
+
+def relabel(
+    cat: Catalog,
+    sids: list[int],
+    label: str,
+    *,
+    reason: str | None = None,
+    create_class: bool = False,
+    label_source: str = LabelSource.HUMAN.value,
+) -> ChangeReport:
+    """Give ``sids`` the class ``label`` (they must be live)."""
+    info = worktree_repo.sample_summary(cat, sids)
+    dropped = [info[s]["sample_id"][:12] for s in sids if not info[s]["live"]]
+    if dropped:
+        raise InvalidInput(
+            f"sample {dropped[0]} is not in the working state (dropped)",
+            hint="restore it first with `curate restore`",
+        )
+    class_id = _class_id(cat, label, create=create_class)
+    todo = [s for s in dict.fromkeys(sids) if info[s]["class_id"] != class_id]
+    rows = [
+        {
+            "op": "relabel",
+            "sid": s,
+            "class_id": class_id,
+            "label_source": label_source,
+            "reason": reason,
+            "details": json.dumps({"from": info[s]["label"]}),
+        }
+        for s in todo
+    ]
+    record_changes(cat, _table(rows))
+    return ChangeReport(
+        op="relabel",
+        recorded=len(rows),
+        unchanged=len(set(sids)) - len(rows),
+        samples=[info[s]["sample_id"] for s in todo],
+        details=[
+            {"sample_id": info[s]["sample_id"], "from": info[s]["label"], "to": label} for s in todo
+        ],
+        pending=worktree_repo.pending_count(cat),
+    )
+
+
+def drop(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
+    """Take ``sids`` out of the working state (kept in the catalog; restorable)."""
+    info = worktree_repo.sample_summary(cat, sids)
+    todo = [s for s in dict.fromkeys(sids) if info[s]["live"]]
+    rows = [{"op": "drop", "sid": s, "reason": reason} for s in todo]
+    record_changes(cat, _table(rows))
+    return ChangeReport(
+        op="drop",
+        recorded=len(rows),
+        unchanged=len(set(sids)) - len(rows),
+        samples=[info[s]["sample_id"] for s in todo],
+        details=[
+            {
+                "sample_id": info[s]["sample_id"],
+                "label": info[s]["label"],
+                "split": info[s]["split"],
+            }
+            for s in todo
+        ],
+        pending=worktree_repo.pending_count(cat),
+    )
+
+
+def restore(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
+    """Bring dropped ``sids`` back with the label and split they had last."""
+    info = worktree_repo.sample_summary(cat, sids)
+    todo = [s for s in dict.fromkeys(sids) if not info[s]["live"]]
+    known = worktree_repo.last_known(cat, todo)
+    names = dict(samples_repo.classes(cat))
+    rows = [
+        {
+            "op": "restore",
+            "sid": s,
+            "class_id": known[s][0],
+            "split": known[s][1],
+            "label_source": LabelSource.HUMAN.value,
+            "reason": reason,
+        }
+        for s in todo
+    ]
+    record_changes(cat, _table(rows))
+    return ChangeReport(
+        op="restore",
+        recorded=len(rows),
+        unchanged=len(set(sids)) - len(rows),
+        samples=[info[s]["sample_id"] for s in todo],
+        details=[
+            {
+                "sample_id": info[s]["sample_id"],
+                "label": names.get(known[s][0]),
+                "split": known[s][1],
+            }
+            for s in todo
+        ],
+        pending=worktree_repo.pending_count(cat),
+    )
+
+
+def reset(cat: Catalog, sids: list[int] | None = None) -> ChangeReport:
+    """Forget pending changes: all of them, or those of ``sids``."""
+    n = worktree_repo.reset(cat, sids)
+    return ChangeReport(op="reset", recorded=n, pending=worktree_repo.pending_count(cat))
+
+
+def confidence(score: float | None) -> float | None:
+    """How sure a scan is that a label is wrong: 1 - label quality score.
+
+    Scans store cleanlab's label quality score (0..1, lower = more
+    suspicious), so a finding with score 0.05 has confidence 0.95.
+    """
+    return None if score is None else round(1.0 - float(score), 6)
+
+
+def accept_labels(
+    cat: Catalog,
+    *,
+    min_confidence: float | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+) -> AcceptReport:
+    """Relabel samples as the latest scan with label findings suggests.
+
+    Most suspicious first. Skips samples no longer live, samples already
+    carrying the suggested label, and samples a human relabeled since
+    (pending human relabels win over suggestions).
+    """
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise InvalidInput(f"--min-confidence must be between 0 and 1, not {min_confidence}")
+    if limit is not None and limit < 0:
+        raise InvalidInput("--limit must be 0 or more")
+    run_id = worktree_repo.latest_run_with(cat, ["label"])
+    if run_id is None:
+        raise NotFound("no label findings to accept", hint="run a scan first: `curate scan`")
+    found = worktree_repo.label_suggestions(cat, run_id).to_pylist()
+    human = worktree_repo.pending_sids(cat, op="relabel", label_source=LabelSource.HUMAN.value)
+    counts = dict.fromkeys(["not_live", "same", "human", "low", "limit"], 0)
+    rows: list[dict] = []
+    shown: list[dict] = []
+    seen: set[int] = set()
+    for f in found:
+        sid = int(f["sid"])
+        if sid in seen:
+            continue
+        seen.add(sid)
+        conf = confidence(f["score"])
+        if not f["live"]:
+            counts["not_live"] += 1
+        elif f["current_class_id"] == f["suggested_class_id"]:
+            counts["same"] += 1
+        elif sid in human:
+            counts["human"] += 1
+        elif min_confidence is not None and (conf is None or conf < min_confidence):
+            counts["low"] += 1
+        elif limit is not None and len(rows) >= limit:
+            counts["limit"] += 1
+        else:
+            score = None if f["score"] is None else round(float(f["score"]), 6)
+            rows.append(
+                {
+                    "op": "relabel",
+                    "sid": sid,
+                    "class_id": int(f["suggested_class_id"]),
+                    "label_source": LabelSource.ACCEPTED_SUGGESTION.value,
+                    "reason": f"scan run {run_id}: label issue (score {score}, "
+                    f"confidence {conf}) suggests {f['suggested']!r}",
+                    "run_id": run_id,
+                    "details": json.dumps(
+                        {"from": f["current"], "score": score, "confidence": conf}
+                    ),
+                }
+            )
+            shown.append(
+                {
+                    "sample_id": f["sample_id"],
+                    "from": f["current"],
+                    "to": f["suggested"],
+                    "score": score,
+                    "confidence": conf,
+                }
+            )
+    if not dry_run:
+        record_changes(cat, _table(rows))
+    return AcceptReport(
+        run_id=run_id,
+        candidates=len(seen),
+        accepted=len(rows),
+        skipped_not_live=counts["not_live"],
+        skipped_same_label=counts["same"],
+        skipped_human_edit=counts["human"],
+        skipped_low_confidence=counts["low"],
+        skipped_over_limit=counts["limit"],
+        dry_run=dry_run,
+        relabels=shown,
+        pending=worktree_repo.pending_count(cat),
+    )
