@@ -266,6 +266,153 @@ class Workspace:
     # -- scan (issue 3) ----------------------------------------------------------------
 
     # -- working changes, splits, versions, export (issue 4) -----------------------
+    def resolve_sample(self, ref: str) -> int:
+        """sid of the sample named by its sample_id, a unique id prefix or a source path."""
+        from curate.store import worktree_repo
+
+        return worktree_repo.resolve_sample(self.catalog(), ref)
+
+    def _sids(self, samples) -> list[int]:
+        refs = [samples] if isinstance(samples, (str, int)) else list(samples)
+        if not refs:
+            raise InvalidInput("name at least one sample")
+        return [r if isinstance(r, int) else self.resolve_sample(r) for r in refs]
+
+    def relabel(self, samples, label: str, *, reason: str | None = None, new_class: bool = False):
+        """Give samples (refs or sids) the class ``label`` as a pending change."""
+        from curate.versions import changes
+
+        sids = self._sids(samples)
+        with self.writing() as cat:
+            return changes.relabel(cat, sids, label, reason=reason, create_class=new_class)
+
+    def drop(self, samples, *, reason: str | None = None):
+        """Take samples out of the working state (pending; `restore` brings them back)."""
+        from curate.versions import changes
+
+        sids = self._sids(samples)
+        with self.writing() as cat:
+            return changes.drop(cat, sids, reason=reason)
+
+    def restore(self, samples, *, reason: str | None = None):
+        """Bring dropped samples back with the label and split they had last."""
+        from curate.versions import changes
+
+        sids = self._sids(samples)
+        with self.writing() as cat:
+            return changes.restore(cat, sids, reason=reason)
+
+    def accept(
+        self,
+        type: str = "label",
+        *,
+        min_confidence: float | None = None,
+        limit: int | None = None,
+        dry_run: bool = False,
+    ):
+        """Take the latest scan's label suggestions as pending relabels (most suspicious first).
+
+        confidence = 1 - the finding's label quality score.
+        """
+        from curate.versions import changes
+
+        if type != "label":
+            raise InvalidInput(f"cannot accept findings of type {type!r}: only 'label'")
+        with self.writing() as cat:
+            return changes.accept_labels(
+                cat, min_confidence=min_confidence, limit=limit, dry_run=dry_run
+            )
+
+    def changes(self):
+        """Pending working changes, oldest first."""
+        from curate.store import worktree_repo
+
+        return worktree_repo.list_changes(self.catalog())
+
+    def reset(self, samples=None):
+        """Forget pending changes: all, or those of the given samples."""
+        from curate.versions import changes
+
+        sids = None if samples is None else self._sids(samples)
+        with self.writing() as cat:
+            return changes.reset(cat, sids)
+
+    def split(
+        self,
+        ratios="0.8,0.1,0.1",
+        *,
+        names: list[str] | None = None,
+        seed: int = 0,
+        resplit: bool = False,
+        dry_run: bool = False,
+    ):
+        """Stratified, leakage-aware split of the working state, recorded as pending moves."""
+        from curate.versions.split import apply_split, parse_ratios
+
+        parsed, split_names = parse_ratios(ratios, names)
+        with self.writing() as cat:
+            return apply_split(
+                cat, ratios=parsed, names=split_names, seed=seed, resplit=resplit, dry_run=dry_run
+            )
+
+    def commit(self, message: str | None = None, *, allow_empty: bool = False):
+        """Freeze the working state as a new immutable version."""
+        from curate.versions import history
+
+        with self.writing() as cat:
+            return history.commit(cat, message, allow_empty=allow_empty)
+
+    def log(self):
+        """All versions, newest first."""
+        from curate.versions import history
+
+        return history.log(self.catalog())
+
+    def version(self, ref: str | int = "HEAD"):
+        """A version by number ("v3", 3), tag, hash prefix or HEAD[~N], as data."""
+        from curate.versions import history
+        from curate.versions.view import Version
+
+        return Version(self, history.show(self.catalog(), ref))
+
+    def diff(self, a: str | int | None = "HEAD", b: str | int | None = None):
+        """Sample-level differences from version ``a`` to ``b`` (None: the working state)."""
+        from curate.versions import history
+
+        return history.diff(self.catalog(), a, b)
+
+    def tag(self, name: str, version: str | int | None = None, *, force: bool = False):
+        """Name a version (default: the newest)."""
+        from curate.versions import history
+
+        with self.writing() as cat:
+            return history.tag(cat, name, version, force=force)
+
+    def untag(self, name: str) -> None:
+        from curate.store import versions_repo
+
+        with self.writing() as cat:
+            versions_repo.delete_tag(cat, name)
+
+    def tags(self):
+        from curate.store import versions_repo
+
+        return versions_repo.list_tags(self.catalog())
+
+    def export(
+        self,
+        version: str | int,
+        format: str,
+        out: str | Path,
+        *,
+        overwrite: bool = False,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ):
+        """Write a version as hf | parquet | imagefolder | webdataset under ``out``."""
+        return self.version(version).export(
+            format, out, overwrite=overwrite, progress=progress, cancel=cancel
+        )
 
     # -- augmentation (issue 5) --------------------------------------------------------
 

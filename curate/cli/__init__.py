@@ -22,6 +22,19 @@ COMMANDS: dict[str, str] = {
     "demo": "curate.cli.demo:demo_cmd",
     # scan (issue 3)
     # working changes, splits, versions, export (issue 4)
+    "relabel": "curate.cli.changes:relabel_cmd",
+    "drop": "curate.cli.changes:drop_cmd",
+    "restore": "curate.cli.changes:restore_cmd",
+    "accept": "curate.cli.changes:accept_cmd",
+    "changes": "curate.cli.changes:changes_cmd",
+    "reset": "curate.cli.changes:reset_cmd",
+    "split": "curate.cli.changes:split_cmd",
+    "commit": "curate.cli.versions:commit_cmd",
+    "log": "curate.cli.versions:log_cmd",
+    "show": "curate.cli.versions:show_cmd",
+    "diff": "curate.cli.versions:diff_cmd",
+    "tag": "curate.cli.versions:tag_cmd",
+    "export": "curate.cli.export:export_cmd",
     # augmentation (issue 5)
     # synthesis (issue 6)
     # tui (issue 7)

@@ -1,0 +1,54 @@
+"""`curate export VERSION --format hf|parquet|imagefolder|webdataset --out DIR`."""
+
+from __future__ import annotations
+
+import click
+
+from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+
+FORMATS_HELP = (
+    "hf: datasets.save_to_disk folder (load with datasets.load_from_disk). "
+    "parquet: data/<split>-00000-of-00001.parquet with HF features "
+    "(load_dataset('parquet', data_dir=DIR/data)). "
+    "imagefolder: <split>/<label>/<sample_id>.png + <split>/metadata.jsonl. "
+    "webdataset: <split>-NNNNNN.tar shards with .png/.cls/.json per sample."
+)
+
+
+@click.command("export")
+@click.argument("version")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["hf", "parquet", "imagefolder", "webdataset"]),
+    required=True,
+    help=FORMATS_HELP,
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
+)
+@click.option("--overwrite", is_flag=True, help="Replace DIR if it is not empty.")
+@json_option
+@click.pass_context
+def export_cmd(ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: bool) -> None:
+    """Write VERSION (number, tag, hash prefix or HEAD) for a training pipeline.
+
+    Deterministic: the same version gives byte-identical files. Every export
+    has curate-manifest.json with the version hash, the class list (label
+    index = position) and the lineage columns (origin, parents, recipe).
+    All or nothing: DIR appears only when the export is complete.
+    """
+    with open_workspace(ctx) as ws, progress_bar("exporting", enabled=not as_json) as progress:
+        result = ws.export(version, fmt, out, overwrite=overwrite, progress=progress)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(
+        f"Exported {result.version} ({result.hash[:12]}) as {result.format.value}: "
+        f"{result.samples} samples ({', '.join(f'{k} {v}' for k, v in result.splits.items())}), "
+        f"{result.files} files, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f}s -> {result.out}"
+    )
+    if result.skipped_unlabeled:
+        click.echo(
+            f"Skipped {result.skipped_unlabeled} unlabeled sample(s) (imagefolder needs a label)."
+        )
