@@ -27,7 +27,13 @@ from curate.store import ingest_repo
 from curate.store.catalog import Catalog
 from curate.store.objects import ObjectStore
 
-BATCH_SIZE = 2048
+# Rows per catalog transaction. Each commit probes the catalog once, so
+# larger groups amortise that scan; a kill loses at most one group's work.
+BATCH_SIZE = 16384
+# A group is also committed once it holds this many bytes of new images.
+MAX_GROUP_BYTES = 256 * 1024 * 1024
+# Inputs read per step: the unit of progress and cancellation.
+READ_CHUNK = 512
 # Reading, hashing and decoding release the GIL for most of their time.
 READ_THREADS = 4
 
@@ -96,20 +102,41 @@ def run_ingest(
     new_classes: list[str] = []
     status = "done"
     progress(0, total, "ingesting")
+    good: list[_Good] = []
+    bad: list[tuple[str, str]] = []
+    group_bytes = 0
+
+    def flush() -> None:
+        nonlocal added_samples, added_sources, good, bad, group_bytes
+        if not good and not bad:
+            return
+        result = _commit(catalog, objects, ingest_id, good, bad)
+        added_samples += result["added_samples"]
+        added_sources += result["added_sources"]
+        new_classes.extend(result["new_classes"])
+        quarantined.extend(Quarantined(source=u, reason=r) for u, r in bad)
+        good, bad, group_bytes = [], [], 0
+
     try:
         with ThreadPoolExecutor(READ_THREADS) as pool:
-            for batch in _batches(items, options.batch_size):
-                check_cancel(cancel)
-                results = list(pool.map(lambda it: _process(it, options.max_pixels), batch))
-                good = [r for r in results if isinstance(r, _Good)]
-                bad = [r for r in results if not isinstance(r, _Good)]
-                result = _commit(catalog, objects, ingest_id, good, bad)
-                added_samples += result["added_samples"]
-                added_sources += result["added_sources"]
-                new_classes += result["new_classes"]
-                quarantined += [Quarantined(source=u, reason=r) for u, r in bad]
+            chunk = min(READ_CHUNK, options.batch_size)
+            for batch in _batches(items, chunk):
+                try:
+                    check_cancel(cancel)
+                except Cancelled:
+                    flush()  # keep everything already read
+                    raise
+                for r in pool.map(lambda it: _process(it, options.max_pixels), batch):
+                    if isinstance(r, _Good):
+                        good.append(r)
+                        group_bytes += len(r.data)
+                    else:
+                        bad.append(r)
                 seen += len(batch)
+                if len(good) + len(bad) >= options.batch_size or group_bytes >= MAX_GROUP_BYTES:
+                    flush()
                 progress(seen, total, "ingesting")
+            flush()
     except (Cancelled, KeyboardInterrupt):
         status = "cancelled"
         raise
@@ -121,7 +148,7 @@ def run_ingest(
             seen=seen,
             added_samples=added_samples,
             added_sources=added_sources,
-            already_present=seen - added_sources - len(quarantined),
+            already_present=max(0, seen - added_sources - len(quarantined) - len(good) - len(bad)),
             conflicts=ingest_repo.conflict_count(catalog) - conflicts_before,
             quarantined=quarantined,
             new_classes=new_classes,
@@ -148,7 +175,7 @@ def _commit(
     locations = dict(
         zip(first_new, objects.write_pack([g.data for g in first_new.values()]), strict=True)
     )
-    rows = {name: [] for name in ingest_repo.INCOMING_SCHEMA.names}
+    rows: dict[str, list] = {name: [] for name in ingest_repo.INCOMING_SCHEMA.names}
     for g in good:
         loc = locations.get(g.sample_id) if first_new.get(g.sample_id) is g else None
         info = g.info
@@ -164,5 +191,6 @@ def _commit(
         rows["nbytes"].append(len(g.data))
         rows["pack"].append(loc.pack if loc else None)
         rows["pack_offset"].append(loc.offset if loc else None)
+        rows["sid"].append(known.get(g.sample_id))
     incoming = pa.table(rows, schema=ingest_repo.INCOMING_SCHEMA)
     return ingest_repo.commit_batch(catalog, ingest_id, incoming, bad)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.store.catalog import Catalog
 
@@ -24,6 +25,7 @@ INCOMING_SCHEMA = pa.schema(
         ("nbytes", pa.int64()),
         ("pack", pa.string()),  # null when the image was already stored
         ("pack_offset", pa.int64()),
+        ("sid", pa.int64()),  # the known sample's sid; null for new images
     ]
 )
 
@@ -48,20 +50,24 @@ def finish_ingest(cat: Catalog, ingest_id: int, status: str, report: dict[str, A
         )
 
 
-def known_sample_ids(cat: Catalog, sample_ids: list[str]) -> set[str]:
-    """Which of these content hashes are already stored."""
+def known_sample_ids(cat: Catalog, sample_ids: list[str]) -> dict[str, int]:
+    """sid of each of these content hashes that is already stored.
+
+    One scan of ``samples.sample_id`` (a semi-join against the small probe);
+    callers pass the result on to :func:`commit_batch` so it need not scan again.
+    """
     if not sample_ids:
-        return set()
-    probe = pa.table({"sample_id": pa.array(sample_ids, pa.string())})
+        return {}
+    probe = pa.table({"sample_id": pa.array(sorted(set(sample_ids)), pa.string())})
     cur = cat.cursor()
     cur.register("probe_ids", probe)
     try:
         rows = cur.execute(
-            "SELECT DISTINCT s.sample_id FROM samples s SEMI JOIN probe_ids p USING (sample_id)"
+            "SELECT s.sample_id, s.sid FROM samples s SEMI JOIN probe_ids p USING (sample_id)"
         ).fetchall()
     finally:
         cur.unregister("probe_ids")
-    return {r[0] for r in rows}
+    return dict(rows)
 
 
 def referenced_packs(cat: Catalog) -> set[str]:
@@ -107,50 +113,48 @@ def commit_batch(
                 tx.unregister("new_classes")
 
             base_sid = tx.execute("SELECT coalesce(max(sid), -1) + 1 FROM samples").fetchall()[0][0]
-            # One new sample per new content hash (the first row that stored its bytes).
+            batch = _with_sids(incoming, base_sid)
+            tx.register("batch_rows", batch)
             added_samples = tx.execute(
                 f"""
                 INSERT INTO samples
-                SELECT {base_sid} + row_number() OVER (ORDER BY sample_id) - 1,
-                       sample_id, width, height, channels, mode, format, nbytes,
+                SELECT sid, sample_id, width, height, channels, mode, format, nbytes,
                        pack, pack_offset, 'original', NULL, NULL, {ingest_id}, now()
-                FROM (
-                    SELECT * FROM incoming
-                    WHERE pack IS NOT NULL
-                    QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY uri) = 1
-                ) i
-                WHERE sample_id NOT IN (SELECT sample_id FROM samples)
+                FROM batch_rows WHERE is_new
                 """
             ).fetchall()[0][0]
 
+            # Only paths of already-known images can exist already: compare
+            # against their rows alone, and skip the check when all are new.
+            known_check = ""
+            if not pc.all(batch.column("sid_is_new")).as_py():
+                known_check = """
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM (
+                        SELECT o.sid, o.uri, o.label FROM sources o
+                        SEMI JOIN (SELECT sid FROM batch_rows WHERE NOT sid_is_new) k USING (sid)
+                    ) o
+                    WHERE o.sid = b.sid AND o.uri = b.uri AND o.label IS NOT DISTINCT FROM b.label
+                )"""
             added_sources = tx.execute(
                 f"""
                 INSERT INTO sources
-                SELECT DISTINCT s.sid, i.uri, i.label, i.split, {ingest_id}
-                FROM incoming i JOIN samples s USING (sample_id)
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM sources o
-                    WHERE o.sid = s.sid AND o.uri = i.uri
-                      AND o.label IS NOT DISTINCT FROM i.label
-                )
+                SELECT DISTINCT b.sid, b.uri, b.label, b.split, {ingest_id}
+                FROM batch_rows b {known_check}
                 """
             ).fetchall()[0][0]
 
             # New samples take the label and split of their first path (a
             # conflict is recorded by the second path's row in `sources`).
             tx.execute(
-                f"""
+                """
                 INSERT INTO assignments
-                SELECT s.sid, c.class_id, first.split, 'given'
-                FROM samples s
-                JOIN (
-                    SELECT * FROM incoming
-                    QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY uri) = 1
-                ) first USING (sample_id)
-                LEFT JOIN classes c ON c.name = first.label
-                WHERE s.sid >= {base_sid}
+                SELECT b.sid, c.class_id, b.split, 'given'
+                FROM batch_rows b LEFT JOIN classes c ON c.name = b.label
+                WHERE b.is_new
                 """
             )
+            tx.unregister("batch_rows")
 
             if quarantined:
                 tx.register(
@@ -173,6 +177,29 @@ def commit_batch(
         "added_sources": int(added_sources),
         "new_classes": new_classes,
     }
+
+
+def _with_sids(incoming: pa.Table, base_sid: int) -> pa.Table:
+    """Fill ``sid`` for new images (next sids, in sample_id order) and flag them.
+
+    ``is_new``: the row that stored the image's bytes (one per new image);
+    ``sid_is_new``: any row whose image is new in this batch.
+    """
+    is_new = pc.is_valid(incoming.column("pack"))
+    new_ids = pc.filter(incoming.column("sample_id"), is_new)
+    order = pc.sort_indices(new_ids)
+    sorted_ids = pc.take(new_ids, order).to_pylist()
+    sid_of = {sample_id: base_sid + i for i, sample_id in enumerate(sorted_ids)}
+    known = incoming.column("sid").to_pylist()
+    sids = [
+        k if k is not None else sid_of[sample_id]
+        for k, sample_id in zip(known, incoming.column("sample_id").to_pylist(), strict=True)
+    ]
+    out = incoming.set_column(
+        incoming.schema.get_field_index("sid"), "sid", pa.array(sids, pa.int64())
+    )
+    out = out.append_column("is_new", is_new)
+    return out.append_column("sid_is_new", pc.is_null(incoming.column("sid")))
 
 
 def conflict_count(cat: Catalog) -> int:
