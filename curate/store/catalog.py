@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +64,8 @@ class Catalog:
         return cur
 
     def close(self) -> None:
-        try:
+        with suppress(duckdb.Error):
             self.con.close()
-        except duckdb.Error:
-            pass
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
