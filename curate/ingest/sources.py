@@ -65,30 +65,37 @@ def detect_format(source: Path) -> IngestFormat:
 
 
 # -- image folder ------------------------------------------------------------------
-def _walk_files(top: Path, root_real: Path) -> Iterator[tuple[str, str | None]]:
-    """Yield (path, problem) for every regular file under ``top``, sorted."""
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        dirnames.sort()
-        for d in list(dirnames):
-            full = Path(dirpath) / d
-            if d.startswith("."):
-                dirnames.remove(d)
-            elif full.is_symlink():
-                dirnames.remove(d)
-                if not _inside(full.resolve(), root_real):
-                    yield str(full), "symlink outside source: points to " + str(full.resolve())
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue  # .DS_Store and friends are not inputs
-            full = Path(dirpath) / name
-            problem = None
-            if full.is_symlink():
-                target = full.resolve()
+def _walk_files(top: str, root_real: Path) -> Iterator[tuple[str, str, str | None]]:
+    """Yield (path, path relative to top, problem) for every file under ``top``, sorted.
+
+    Plain strings and os.scandir, not pathlib: enumeration must not be what
+    limits a million-file ingest.
+    """
+    stack = [(top, "")]
+    while stack:
+        folder, rel_folder = stack.pop()
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # .DS_Store, .git and friends are not inputs
+            rel = f"{rel_folder}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append((entry.path, rel + os.sep))
+            elif entry.is_symlink():
+                target = Path(entry.path).resolve()
                 if not _inside(target, root_real):
-                    problem = f"symlink outside source: points to {target}"
+                    yield entry.path, rel, f"symlink outside source: points to {target}"
+                elif target.is_dir():
+                    continue  # a link to a folder inside the source: its files are reached directly
                 elif not target.is_file():
-                    problem = f"broken symlink: {target} is not a file"
-            yield str(full), problem
+                    yield entry.path, rel, f"broken symlink: {target} is not a file"
+                else:
+                    yield entry.path, rel, None
+            else:
+                yield entry.path, rel, None
+        stack.extend(reversed(subdirs))
 
 
 def imagefolder_items(root: Path) -> Iterator[Item]:
@@ -100,12 +107,11 @@ def imagefolder_items(root: Path) -> Iterator[Item]:
         [(p, p.name.lower()) for p in subdirs] if split_layout else [(root, None)]
     )
     for top, split in tops:
-        for path, problem in _walk_files(top, root_real):
-            rel = Path(path).relative_to(top)
-            label = rel.parts[0] if len(rel.parts) > 1 else None
+        for path, rel, problem in _walk_files(str(top), root_real):
+            head, sep, _ = rel.partition(os.sep)
             yield Item(
                 uri=path,
-                label=label,
+                label=head if sep else None,
                 split=split,
                 read=None if problem else _file_reader(path),
                 problem=problem,
