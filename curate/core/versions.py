@@ -95,7 +95,12 @@ class VersionStats(_Model):
     label_sources: dict[str, int]
     unlabeled: int
     changes: dict[str, int] = Field(description="op -> changes this version took in")
-    new_samples: int = Field(description="samples first seen in this version")
+    new_samples: int = Field(description="samples not in the parent version")
+    digest: list[str] = Field(
+        default_factory=list,
+        description="hex (count, lane0, lane1): the order-independent digest the hash is made "
+        "of; the next commit updates it from the rows it changes",
+    )
 
 
 class VersionInfo(_Model):

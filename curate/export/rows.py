@@ -93,23 +93,37 @@ def record_batches(
     total: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Rows of ``members`` (from ``versions_repo.members``) with image bytes, in order."""
+    import numpy as np
+    import pyarrow.compute as pc
+
     n = members.num_rows
+    # class_id -> label index, vectorized (-1 marks unlabeled, turned into null).
+    ids = pc.fill_null(members.column("class_id"), -1).to_numpy().astype(np.int64)
+    lut = np.full(max(class_order, default=0) + 2, -1, dtype=np.int64)  # lut[-1] stays -1
+    lut[np.asarray(class_order, dtype=np.int64)] = np.arange(len(class_order))
+    index = lut[ids]
+    fmt = members.column("format").combine_chunks().dictionary_encode()
+    exts = pa.array([extension(f) for f in fmt.dictionary.to_pylist()], pa.string())
+    paths = pc.binary_join_element_wise(
+        members.column("sample_id"), pc.take(exts, fmt.indices), "."
+    )
     for start in range(0, n, batch_rows):
         check_cancel(cancel)
         part = members.slice(start, batch_rows)
-        packs = part.column("pack").to_pylist()
-        offsets = part.column("pack_offset").to_pylist()
-        lengths = part.column("nbytes").to_pylist()
-        blobs = [objects.read(p, o, k) for p, o, k in zip(packs, offsets, lengths, strict=True)]
-        ids = part.column("sample_id").to_pylist()
-        formats = part.column("format").to_pylist()
-        paths = [f"{i}.{extension(f)}" for i, f in zip(ids, formats, strict=True)]
+        blobs = objects.read_many(
+            zip(
+                part.column("pack").to_pylist(),
+                part.column("pack_offset").to_pylist(),
+                part.column("nbytes").to_pylist(),
+                strict=True,
+            )
+        )
         image = pa.StructArray.from_arrays(
-            [pa.array(blobs, pa.binary()), pa.array(paths, pa.string())], names=["bytes", "path"]
+            [pa.array(blobs, pa.binary()), paths.slice(start, part.num_rows).combine_chunks()],
+            names=["bytes", "path"],
         )
-        label = pa.array(
-            label_indices(part.column("class_id").to_pylist(), class_order), pa.int64()
-        )
+        chunk = index[start : start + part.num_rows]
+        label = pa.array(chunk, pa.int64(), mask=chunk < 0)
         arrays = {"image": image, "label": label}
         for name in COLUMNS[2:]:
             arrays[name] = part.column(name).combine_chunks()

@@ -46,6 +46,21 @@ class ExportJob:
                 start = i
 
 
+def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Build the next batch in a thread while the caller writes this one.
+
+    Reading blobs is Python work holding the GIL; parquet encoding and file
+    writes release it, so the two overlap on a second core.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="curate-export") as pool:
+        pending = pool.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(next, batches, None)
+            yield batch
+
+
 def _batches(job: ExportJob, part: pa.Table, schema: pa.Schema, done: int):
     return rowlib.record_batches(
         job.objects,
@@ -78,7 +93,7 @@ def write_parquet(job: ExportJob, out: Path) -> dict[str, int]:
     for split, part in job.split_slices():
         path = out / "data" / f"{split}-00000-of-00001.parquet"
         with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
-            for batch in _batches(job, part, schema, done):
+            for batch in _prefetched(_batches(job, part, schema, done)):
                 writer.write_batch(batch)
         counts[split] = part.num_rows
         done += part.num_rows

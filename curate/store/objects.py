@@ -88,7 +88,15 @@ class ObjectStore:
         return self._map(pack)[offset : offset + length]
 
     def read_many(self, locations: Iterable[tuple[str, int, int]]) -> list[bytes]:
-        return [self.read(p, o, n) for p, o, n in locations]
+        # One map lookup per pack, not per blob: exports read 100k+ blobs in a row.
+        maps: dict[str, mmap.mmap] = {}
+        out = []
+        for pack, offset, length in locations:
+            mapped = maps.get(pack)
+            if mapped is None:
+                mapped = maps[pack] = self._map(pack)
+            out.append(mapped[offset : offset + length])
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -142,94 +142,152 @@ def resolve_version(cat: Catalog, ref: str | int) -> int:
 
 
 # -- commit ------------------------------------------------------------------------------
-def content_hash(cat: Catalog, members_sql: str, params: list[Any] | None = None) -> str:
-    """sha256 of the sorted ``sample_id\\tlabel\\tsplit\\n`` lines of ``members_sql``'s rows."""
-    lines = cat.arrow(
-        f"""
-        SELECT s.sample_id || chr(9) || coalesce(c.name, '') || chr(9)
-               || coalesce(m.split, '') || chr(10) AS line
-        FROM ({members_sql}) m
-        JOIN samples s USING (sid)
-        LEFT JOIN classes c ON c.class_id = m.class_id
-        ORDER BY s.sample_id
-        """,
-        params,
-    ).column("line")
-    digest = hashlib.sha256()
-    for chunk in lines.chunks:
-        if len(chunk) == 0:
+# The content hash. Each member row (sample_id, label, split) maps to two
+# 64-bit values r0, r1 = mix(first 128 bits of sample_id XOR key(label, split));
+# the digest state is (count, sum r0, sum r1) mod 2^64, and the hash is
+# sha256("curate-members-v1" || count || L0 || L1). A multiset hash: it depends
+# on the content only (not on sids, order or the path of edits), so equal
+# content gives an equal hash in any workspace, and a commit updates it from
+# the rows it changes alone (subtract old rows, add new ones) instead of
+# re-reading a million members. verify_hash() recomputes it from scratch.
+_MASK = (1 << 64) - 1
+_DIGEST_TAG = b"curate-members-v1"
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, vectorized (uint64 arithmetic wraps)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _key(domain: bytes, name: str | None) -> np.ndarray:
+    raw = domain + (b"\x00" if name is None else b"\x01" + name.encode())
+    return np.frombuffer(hashlib.sha256(raw).digest()[:16], dtype="<u8")
+
+
+def _label_keys(class_ids: pa.ChunkedArray, names: dict[int, str]) -> np.ndarray:
+    """(n, 2) uint64 keys of each row's label name (by class_id; NULL = unlabeled)."""
+    top = max(names, default=0) + 1
+    table = np.array([_key(b"label", names.get(i)) for i in range(top + 1)], dtype=np.uint64)
+    table[top] = _key(b"label", None)
+    idx = class_ids.combine_chunks().fill_null(top).to_numpy().astype(np.int64)
+    return table[idx]
+
+
+def _split_keys(splits: pa.ChunkedArray) -> np.ndarray:
+    enc = splits.combine_chunks().dictionary_encode()
+    values = enc.dictionary.to_pylist() + [None]
+    table = np.array([_key(b"split", v) for v in values], dtype=np.uint64)
+    return table[enc.indices.fill_null(len(values) - 1).to_numpy().astype(np.int64)]
+
+
+def _digest_sums(rows: pa.Table, names: dict[int, str]) -> tuple[int, int, int]:
+    """(count, L0, L1) of ``rows`` (columns d = unhex(sample_id[1:32]), class_id, split)."""
+    n = rows.num_rows
+    if n == 0:
+        return 0, 0, 0
+    d = rows.column("d").combine_chunks()
+    offsets = np.frombuffer(d.buffers()[1], dtype=np.int32)[d.offset : d.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        raise ValueError("internal: sample_id is not 64 hex characters")
+    words = np.frombuffer(d.buffers()[2], dtype="<u8", count=2 * n, offset=int(offsets[0]))
+    words = words.reshape(n, 2)
+    keys = _label_keys(rows.column("class_id"), names) ^ _split_keys(rows.column("split"))
+    with np.errstate(over="ignore"):
+        r0 = _mix(words[:, 0] ^ keys[:, 0])
+        r1 = _mix(words[:, 1] ^ keys[:, 1])
+        return n, int(r0.sum(dtype=np.uint64)), int(r1.sum(dtype=np.uint64))
+
+
+def _hash(state: tuple[int, int, int]) -> str:
+    n, l0, l1 = state
+    payload = _DIGEST_TAG + b"".join(v.to_bytes(8, "little") for v in (n, l0, l1))
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _state(stats: VersionStats) -> tuple[int, int, int]:
+    n, l0, l1 = (int(x, 16) for x in stats.digest)
+    return n, l0, l1
+
+
+# Rows (with what stats and the digest need) of version ``?`` restricted to touched sids.
+_DELTA_ROWS = """
+    SELECT m.sid, unhex(left(s.sample_id, 32)) AS d, m.class_id, m.split,
+           m.label_source, s.origin
+    FROM version_members m
+    JOIN samples s USING (sid)
+    WHERE m.version_id = ? {restrict}
+"""
+
+
+def _delta_rows(cat: Catalog, version_id: int, touched: bool) -> pa.Table:
+    restrict = "AND m.sid IN (SELECT sid FROM _touched)" if touched else ""
+    return cat.arrow(_DELTA_ROWS.format(restrict=restrict), [version_id])
+
+
+def _count_rows(rows: pa.Table, sign: int, acc: dict, names: dict[int, str]) -> None:
+    """Add (sign=+1) or remove (-1) ``rows`` from the stats accumulators."""
+    if rows.num_rows == 0:
+        return
+    import pyarrow.compute as pc
+
+    split = pc.fill_null(rows.column("split"), _UNSPLIT)
+    pairs = pa.table({"class_id": rows.column("class_id"), "split": split})
+    for r in pairs.group_by(["class_id", "split"]).aggregate([([], "count_all")]).to_pylist():
+        if r["class_id"] is None:
+            acc["unlabeled"] += sign * r["count_all"]
             continue
-        chunk = chunk.cast(pa.large_string()) if chunk.type != pa.string() else chunk
-        width = 8 if chunk.type == pa.large_string() else 4
-        offsets = chunk.buffers()[1]
-        data = chunk.buffers()[2]
-        off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32)
-        start, stop = int(off[chunk.offset]), int(off[chunk.offset + len(chunk)])
-        digest.update(memoryview(data)[start:stop])
-    return digest.hexdigest()
+        by = acc["classes"].setdefault(names[r["class_id"]], {})
+        by[r["split"]] = by.get(r["split"], 0) + sign * r["count_all"]
+    for key, column in (
+        ("splits", split),
+        ("origins", rows.column("origin")),
+        ("label_sources", rows.column("label_source")),
+    ):
+        for v in pc.value_counts(column).to_pylist():
+            acc[key][v["values"]] = acc[key].get(v["values"], 0) + sign * v["counts"]
 
 
-def _stats(cat: Catalog, vid: int, parent: int | None) -> VersionStats:
+def _full_counts(cat: Catalog, version_id: int, acc: dict, names: dict[int, str]) -> None:
+    """Stats of all members, aggregated by DuckDB (first commit: no parent to start from)."""
     rows = cat.rows(
         """
-        SELECT GROUPING(c.name, m.split) AS g1, GROUPING(s.origin) AS g2,
-               GROUPING(m.label_source) AS g3,
-               c.name, m.split, s.origin, m.label_source, m.class_id IS NULL AS unlabeled,
-               count(*)
-        FROM version_members m
-        JOIN samples s USING (sid)
-        LEFT JOIN classes c ON c.class_id = m.class_id
+        SELECT GROUPING(m.class_id, m.split), GROUPING(s.origin), m.class_id, m.split,
+               s.origin, m.label_source, count(*)
+        FROM version_members m JOIN samples s USING (sid)
         WHERE m.version_id = ?
-        GROUP BY GROUPING SETS ((c.name, m.split, m.class_id IS NULL), (s.origin), (m.label_source))
+        GROUP BY GROUPING SETS ((m.class_id, m.split), (s.origin), (m.label_source))
         """,
-        [vid],
+        [version_id],
     )
-    classes: dict[str, dict[str, int]] = {}
-    splits: dict[str, int] = {}
-    origins: dict[str, int] = {}
-    sources: dict[str, int] = {}
-    unlabeled = 0
-    total = 0
-    for g1, _g2, g3, name, split, origin, label_source, is_unlabeled, n in rows:
+    for g1, g2, class_id, split, origin, label_source, n in rows:
         n = int(n)
         if g1 == 0:
-            total += n
             key = split if split is not None else _UNSPLIT
-            splits[key] = splits.get(key, 0) + n
-            if is_unlabeled:
-                unlabeled += n
+            acc["splits"][key] = acc["splits"].get(key, 0) + n
+            if class_id is None:
+                acc["unlabeled"] += n
             else:
-                classes.setdefault(name, {})[key] = n
-        elif g3 == 0:
-            sources[label_source] = n
+                acc["classes"].setdefault(names[class_id], {})[key] = n
+        elif g2 == 0:
+            acc["origins"][origin] = n
         else:
-            origins[origin] = n
-    changes = dict(
-        cat.rows(
-            "SELECT op, count(*) FROM changes WHERE version_id IS NULL GROUP BY op ORDER BY op"
-        )
-    )
-    if parent is None:
-        new = total
-    else:
-        new = int(
-            cat.scalar(
-                "SELECT count(*) FROM version_members n WHERE n.version_id = ? "
-                "AND NOT EXISTS (SELECT 1 FROM version_members o "
-                "WHERE o.version_id = ? AND o.sid = n.sid)",
-                [vid, parent],
-            )
-        )
-    return VersionStats(
-        samples=total,
-        classes={k: dict(sorted(v.items())) for k, v in sorted(classes.items())},
-        splits=dict(sorted(splits.items())),
-        origins=dict(sorted(origins.items())),
-        label_sources=dict(sorted(sources.items())),
-        unlabeled=unlabeled,
-        changes={k: int(v) for k, v in changes.items()},
-        new_samples=new,
-    )
+            acc["label_sources"][label_source] = n
+
+
+def _prune(d: dict) -> dict:
+    out = {}
+    for k in sorted(d):
+        v = d[k]
+        if isinstance(v, dict):
+            v = _prune(v)
+            if v:
+                out[k] = v
+        elif v:
+            out[k] = v
+    return out
 
 
 class NothingToCommit(InvalidInput):
@@ -245,37 +303,79 @@ def commit(
 ) -> int:
     """Snapshot ``working`` as a new version in one transaction; return its id.
 
-    Inside the transaction: members are inserted, the hash and stats computed,
-    the version row added and every pending change stamped with the new id.
-    A crash anywhere before DuckDB's COMMIT leaves the catalog as it was
+    Inside the transaction: members are inserted, the hash and stats worked
+    out, the version row added and every pending change stamped with the new
+    id. A crash anywhere before DuckDB's COMMIT leaves the catalog as it was
     (the WAL holds no commit record); after it, the version is complete.
     ``step(name)`` is called between the stages (tests inject crashes there).
+
+    Cost: one pass over the working state to write the snapshot; hash and
+    stats follow from the parent's plus the touched rows (pending changes and
+    samples ingested since the parent), so they cost O(changes).
     """
     with cat.transaction() as tx:
         head = tx.execute(
-            "SELECT version_id, hash FROM versions ORDER BY version_id DESC LIMIT 1"
+            f"SELECT {_VERSION_COLUMNS} FROM versions ORDER BY version_id DESC LIMIT 1"
         ).fetchall()
-        parent, parent_hash = (int(head[0][0]), head[0][1]) if head else (None, None)
-        vid = (parent or 0) + 1
+        parent = _info(head[0], {}) if head else None
+        vid = (parent.version_id if parent else 0) + 1
         step("begin")
         tx.execute(
             f"INSERT INTO version_members "
             f"SELECT {vid}, sid, class_id, split, label_source FROM working ORDER BY sid"
         )
         step("members")
-        digest = content_hash(
-            cat, "SELECT sid, class_id, split FROM version_members WHERE version_id = ?", [vid]
-        )
-        count = tx.execute(
-            "SELECT count(*) FROM version_members WHERE version_id = ?", [vid]
-        ).fetchall()[0][0]
+        acc: dict[str, Any] = {
+            "classes": {},
+            "splits": {},
+            "origins": {},
+            "label_sources": {},
+            "unlabeled": 0,
+        }
+        names = dict(tx.execute("SELECT class_id, name FROM classes").fetchall())
+        if parent is None:
+            old = None
+            new = cat.arrow(
+                "SELECT unhex(left(s.sample_id, 32)) AS d, m.class_id, m.split "
+                "FROM version_members m JOIN samples s USING (sid) WHERE m.version_id = ?",
+                [vid],
+            )
+            _full_counts(cat, vid, acc, names)
+            state = (0, 0, 0)
+        else:
+            tx.execute(
+                "CREATE OR REPLACE TEMP TABLE _touched AS "
+                "SELECT DISTINCT sid FROM changes WHERE version_id IS NULL "
+                "UNION SELECT sid FROM assignments WHERE sid > ?",
+                [parent.sid_watermark],
+            )
+            old = _delta_rows(cat, parent.version_id, touched=True)
+            new = _delta_rows(cat, vid, touched=True)
+            tx.execute("DROP TABLE _touched")
+            state = _state(parent.stats)
+            s = parent.stats
+            acc.update(
+                classes={k: dict(v) for k, v in s.classes.items()},
+                splits=dict(s.splits),
+                origins=dict(s.origins),
+                label_sources=dict(s.label_sources),
+                unlabeled=s.unlabeled,
+            )
+            _count_rows(old, -1, acc, names)
+            _count_rows(new, +1, acc, names)
+            o = _digest_sums(old, names)
+            state = (state[0] - o[0], (state[1] - o[1]) & _MASK, (state[2] - o[2]) & _MASK)
+        n_ = _digest_sums(new, names)
+        state = (state[0] + n_[0], (state[1] + n_[1]) & _MASK, (state[2] + n_[2]) & _MASK)
+        digest = _hash(state)
+        step("hashed")
         if not allow_empty:
-            if parent is None and count == 0:
+            if parent is None and state[0] == 0:
                 raise NothingToCommit(
                     "nothing to commit: the workspace has no samples",
                     hint="bring images in with `curate ingest SOURCE`",
                 )
-            if digest == parent_hash:
+            if parent is not None and digest == parent.hash:
                 pending = tx.execute(
                     "SELECT count(*) FROM changes WHERE version_id IS NULL"
                 ).fetchall()[0][0]
@@ -285,19 +385,61 @@ def commit(
                     else "relabel, drop, restore, split or ingest first"
                 )
                 raise NothingToCommit(
-                    f"nothing to commit: the working state equals v{parent}", hint=hint
+                    f"nothing to commit: the working state equals v{parent.version_id}",
+                    hint=hint,
                 )
-        stats = _stats(cat, vid, parent)
+        old_sids = set() if old is None else set(old.column("sid").to_pylist())
+        changes = tx.execute(
+            "SELECT op, count(*) FROM changes WHERE version_id IS NULL GROUP BY op ORDER BY op"
+        ).fetchall()
+        stats = VersionStats(
+            samples=state[0],
+            classes=_prune(acc["classes"]),
+            splits=_prune(acc["splits"]),
+            origins=_prune(acc["origins"]),
+            label_sources=_prune(acc["label_sources"]),
+            unlabeled=acc["unlabeled"],
+            changes={k: int(v) for k, v in changes},
+            new_samples=state[0]
+            if old is None
+            else sum(1 for s in new.column("sid").to_pylist() if s not in old_sids),
+            digest=[f"{x:016x}" for x in state],
+        )
         step("stats")
         watermark = tx.execute("SELECT coalesce(max(sid), -1) FROM samples").fetchall()[0][0]
         tx.execute(
             "INSERT INTO versions VALUES (?, ?, ?, ?, now(), ?, ?)",
-            [vid, digest, parent, message, watermark, stats.model_dump_json()],
+            [
+                vid,
+                digest,
+                parent.version_id if parent else None,
+                message,
+                watermark,
+                stats.model_dump_json(),
+            ],
         )
         step("version")
         tx.execute("UPDATE changes SET version_id = ? WHERE version_id IS NULL", [vid])
         step("stamped")
     return vid
+
+
+def verify_hash(cat: Catalog, version_id: int) -> bool:
+    """Recompute a version's hash from all its members; True when it matches the stored one."""
+    stored = cat.scalar("SELECT hash FROM versions WHERE version_id = ?", [version_id])
+    return stored == content_hash(cat, version_id)
+
+
+def content_hash(cat: Catalog, version_id: int | None) -> str:
+    """The content hash of a version's members (None: of the working state), from scratch."""
+    names = dict(cat.rows("SELECT class_id, name FROM classes"))
+    if version_id is not None:
+        return _hash(_digest_sums(_delta_rows(cat, version_id, touched=False), names))
+    rows = cat.arrow(
+        "SELECT unhex(left(s.sample_id, 32)) AS d, w.class_id, w.split "
+        "FROM working w JOIN samples s USING (sid)"
+    )
+    return _hash(_digest_sums(rows, names))
 
 
 # -- members -----------------------------------------------------------------------------
