@@ -264,6 +264,163 @@ class Workspace:
 
     # Engines add their facade methods below, one section each, in issue order.
     # -- scan (issue 3) ----------------------------------------------------------------
+    def scan(
+        self,
+        extractor: str | None = None,
+        *,
+        params: dict | None = None,
+        folds: int = 5,
+        device: str = "auto",
+        seed: int = 0,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ):
+        """Scan the live samples for label errors, duplicates, outliers and bad images.
+
+        Returns a :class:`curate.core.findings.ScanResult`; the findings are
+        recorded in the catalog as one run (see :meth:`findings`). Nothing is
+        recorded when the scan is cancelled or fails.
+        """
+        from pydantic import ValidationError
+
+        from curate.core.findings import ScanRequest
+        from curate.scan.engine import run_scan
+        from curate.store import findings_repo
+
+        try:
+            request = ScanRequest(
+                extractor=extractor, params=params or {}, folds=folds, device=device, seed=seed
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        out = run_scan(self.catalog(), self.objects, request, progress=progress, cancel=cancel)
+        with self.writing() as cat:
+            run_id = findings_repo.record_run(
+                cat,
+                extractor=out.extractor,
+                config=out.config,
+                seed=out.seed,
+                timing=out.timing,
+                started_at=out.started_at,
+                findings=out.findings,
+            )
+        plan = None
+        if out.labeled:
+            plan = self.balancing_plan()
+        counts = self.catalog().rows(
+            "SELECT c.class_id, c.name, count(w.sid) FROM classes c "
+            "JOIN working w ON w.class_id = c.class_id GROUP BY ALL ORDER BY 1"
+        )
+        return out.result(run_id, plan, [(int(a), b, int(n)) for a, b, n in counts])
+
+    def scan_runs(self):
+        """Every recorded scan run, oldest first (:class:`curate.core.findings.ScanRun`)."""
+        from curate.store import findings_repo
+
+        return findings_repo.list_runs(self.catalog())
+
+    def findings(
+        self,
+        kind: str | None = None,
+        *,
+        classes: list[str] | None = None,
+        limit: int | None = None,
+        only_issues: bool = True,
+        run_id: int | None = None,
+        as_arrow: bool = False,
+    ):
+        """Findings of the latest scan (or ``run_id``), most suspicious first.
+
+        Each entry (:class:`curate.core.findings.Finding`) has sample_id, sid,
+        source (original path), given_label, suggested_label, score (lower =
+        more suspicious) and details. ``kind="conflict"`` lists images known
+        under two labels, live from the catalog (no scan needed).
+        ``classes`` filters on the label the sample had when scanned.
+        ``as_arrow`` returns a pyarrow Table instead of a list.
+        """
+        from curate.core.findings import FindingKind
+        from curate.errors import NotFound
+        from curate.store import findings_repo
+
+        if kind is not None:
+            try:
+                kind = FindingKind(kind)
+            except ValueError:
+                raise InvalidInput(
+                    f"unknown finding kind {kind!r}: use one of "
+                    + ", ".join(k.value for k in FindingKind)
+                ) from None
+        if limit is not None and limit < 0:
+            raise InvalidInput("limit must be >= 0")
+        cat = self.catalog()
+        if kind == FindingKind.CONFLICT:
+            if classes is not None:
+                self.samples(classes=classes)  # validates the names
+            table = findings_repo.conflicts_table(cat, class_names=classes, limit=limit)
+            return table if as_arrow else findings_repo.conflict_findings(table)
+        if run_id is None:
+            run_id = findings_repo.latest_run_id(cat)
+            if run_id is None:
+                raise NotFound("no scan has run in this workspace yet", hint="curate scan")
+        elif findings_repo.get_run(cat, run_id) is None:
+            raise NotFound(f"no scan run {run_id}")
+        class_ids = None
+        if classes is not None:
+            known = {name: cid for cid, name in self.classes()}
+            unknown = [c for c in classes if c not in known]
+            if unknown:
+                raise NotFound(f"no class named {unknown[0]!r}", hint=f"classes: {', '.join(known)}")
+            class_ids = [known[c] for c in classes]
+        table = findings_repo.findings_table(
+            cat, run_id, kind=kind, class_ids=class_ids, limit=limit, only_issues=only_issues
+        )
+        return table if as_arrow else findings_repo.findings_from_table(table)
+
+    def duplicate_groups(self, run_id: int | None = None) -> list[list[int]]:
+        """sids of each group of exact or near duplicates found by the latest scan.
+
+        Groups are disjoint (exact and near groups sharing a sample are merged),
+        sorted by their smallest sid; only live samples; [] before any scan.
+        """
+        from curate.store import findings_repo
+
+        cat = self.catalog()
+        run_id = run_id if run_id is not None else findings_repo.latest_run_id(cat)
+        if run_id is None:
+            return []
+        return findings_repo.duplicate_groups(cat, run_id)
+
+    def classifier(
+        self,
+        *,
+        exclude_label_issues: bool = True,
+        extractor: str | None = None,
+        device: str = "auto",
+        seed: int | None = None,
+        split: str | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ):
+        """A classifier trained on the live labeled samples (see :mod:`curate.scan.classifier`).
+
+        Uses the latest scan's extractor and seed by default and leaves out
+        the samples it flagged as mislabelled. ``.predict_proba(images)``
+        columns follow ``.class_names``.
+        """
+        from curate.scan.classifier import classifier_from_workspace
+
+        return classifier_from_workspace(
+            self,
+            exclude_label_issues=exclude_label_issues,
+            extractor=extractor,
+            device=device,
+            seed=seed,
+            split=split,
+            progress=progress,
+            cancel=cancel,
+        )
+
 
     # -- working changes, splits, versions, export (issue 4) -----------------------
     def resolve_sample(self, ref: str) -> int:

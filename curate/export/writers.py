@@ -132,7 +132,11 @@ def write_hf(job: ExportJob, out: Path, description: str = "") -> dict[str, int]
 
 # -- image folder ----------------------------------------------------------------------------
 def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
-    """``split/label/sample_id.ext`` plus ``split/metadata.jsonl`` (HF imagefolder reads it)."""
+    """``split/label/sample_id.ext`` plus ``split/metadata.jsonl`` (HF imagefolder reads it).
+
+    Lineage in metadata: ``parents`` is a JSON list and ``recipe`` a JSON object,
+    both as text ("" for no recipe), so every split's file has the same types.
+    """
     counts: dict[str, int] = {}
     skipped = 0
     done = 0
@@ -165,8 +169,10 @@ def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
                         "source": cols["source"][i],
                         "label_source": cols["label_source"][i],
                         "origin": cols["origin"][i],
-                        "parents": cols["parents"][i] or [],
-                        "recipe": cols["recipe"][i],
+                        # JSON text, not a list/object: HF infers each metadata file's
+                        # types on its own, and an all-empty list column would clash.
+                        "parents": json.dumps(cols["parents"][i] or []),
+                        "recipe": cols["recipe"][i] or "",
                     },
                     sort_keys=True,
                 )

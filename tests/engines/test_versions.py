@@ -166,12 +166,23 @@ def test_diff_lists_added_removed_relabeled_moved_with_reasons(tmp_path):
     ws.relabel(sample_ids[0], target, reason="it is an eel")
     ws.drop(sample_ids[1], reason="duplicate")
     with ws.writing() as cat:  # a move, as `curate split --resplit` records them
-        from curate.versions.changes import _table
         from curate.store.changes_repo import record_changes
+        from curate.versions.changes import _table
 
         new_split = "test" if splits[2] != "test" else "train"
-        record_changes(cat, _table([{"op": "move", "sid": int(t.column("sid")[2].as_py()),
-                                     "split": new_split, "reason": "rebalance"}]))
+        record_changes(
+            cat,
+            _table(
+                [
+                    {
+                        "op": "move",
+                        "sid": int(t.column("sid")[2].as_py()),
+                        "split": new_split,
+                        "reason": "rebalance",
+                    }
+                ]
+            ),
+        )
     ws.ingest(make_folder(tmp_path / "more", 1, seed0=500, classes=("cat",)))
     pending = ws.diff("HEAD", None)  # HEAD -> working
     ws.commit("edits")
@@ -191,8 +202,9 @@ def test_diff_lists_added_removed_relabeled_moved_with_reasons(tmp_path):
     }
     assert js["removed"][0]["sample_id"] == sample_ids[1]
     assert js["added"][0]["label"] == "cat" and js["added"][0]["split"] is None
-    assert js["classes"]["cat"]["delta"] == (1 + (target == "cat") - (labels[0] == "cat")
-                                             - (labels[1] == "cat"))
+    assert js["classes"]["cat"]["delta"] == (
+        1 + (target == "cat") - (labels[0] == "cat") - (labels[1] == "cat")
+    )
     back = ws.diff("v2", "v1")
     assert back.summary == {"added": 1, "removed": 1, "relabeled": 1, "moved": 1}
     assert back.relabeled[0].to == labels[0]

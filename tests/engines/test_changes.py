@@ -1,0 +1,174 @@
+"""Working changes: sample lookup, relabel/drop/restore/reset, accepting scan suggestions."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from curate.errors import InvalidInput, NotFound
+from tests.engines.test_versions import ids, make_ws
+
+
+def test_resolve_sample_by_id_prefix_and_path(tmp_path, monkeypatch):
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(SAMPLE_DIGITS)  # 1437 samples: some share a 4-character id prefix
+    t = ws.samples()
+    sid0 = t.column("sid")[0].as_py()
+    full = t.column("sample_id")[0].as_py()
+    source = t.column("source")[0].as_py()
+    assert ws.resolve_sample(full) == sid0
+    assert ws.resolve_sample(full[:10].upper()) == sid0
+    assert ws.resolve_sample(source) == sid0
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(source)))
+    assert ws.resolve_sample(os.path.relpath(source)) == sid0  # relative to the current folder
+    tail = os.path.join(os.path.basename(os.path.dirname(source)), os.path.basename(source))
+    assert ws.resolve_sample(tail) == sid0  # the end of a path
+    prefixes = Counter(i[:4] for i in t.column("sample_id").to_pylist())
+    shared = sorted(p for p, n in prefixes.items() if n > 1)
+    assert shared, "sample data has no shared 4-character prefix"
+    with pytest.raises(InvalidInput, match=f"sample prefix '{shared[0]}' is ambiguous"):
+        ws.resolve_sample(shared[0])
+    with pytest.raises(NotFound, match="no sample matches 'nothing/here.png'"):
+        ws.resolve_sample("nothing/here.png")
+    with pytest.raises(NotFound) as err:
+        ws.resolve_sample("abc")
+    assert "at least 4" in err.value.hint
+    ws.close()
+
+
+def test_relabel_drop_restore_reset(tmp_path):
+    ws = make_ws(tmp_path)
+    t = ws.samples()
+    a, b, c = t.column("sample_id").to_pylist()[:3]
+    label_a = t.column("label")[0].as_py()
+    other = "eel" if label_a != "eel" else "cat"
+
+    with pytest.raises(NotFound, match="no class named 'zebra'") as err:
+        ws.relabel(a, "zebra")
+    assert "--new-class" in err.value.hint
+    r = ws.relabel(a, other, reason="wrong folder")
+    assert (r.recorded, r.unchanged, r.details[0]["from"], r.details[0]["to"]) == (
+        1,
+        0,
+        label_a,
+        other,
+    )
+    assert ws.relabel(a, other).unchanged == 1  # already so: nothing recorded
+    assert ws.relabel(b, "zebra", new_class=True).recorded == 1
+    assert "zebra" in dict((n, i) for i, n in ws.classes())
+
+    ws.drop([a, c], reason="blurry")
+    live = set(ids(ws))
+    assert a not in live and c not in live
+    with pytest.raises(InvalidInput, match="dropped"):
+        ws.relabel(a, "cat")
+    assert ws.drop(a).unchanged == 1
+    r = ws.restore(a)
+    assert r.details[0]["label"] == other  # the relabel survives drop + restore
+    changes = ws.changes()
+    assert [ch.op for ch in changes] == ["relabel", "relabel", "drop", "drop", "restore"]
+    assert changes[0].reason == "wrong folder" and changes[0].from_label == label_a
+    assert changes[0].label_source == "human"
+
+    assert ws.reset([b]).recorded == 1
+    assert "zebra" not in set(ws.samples().column("label").to_pylist())
+    assert ws.reset().recorded == 4
+    assert ws.changes() == []
+    assert len(ids(ws)) == 30
+    ws.close()
+
+
+def test_restore_after_commit_brings_back_last_committed_label_and_split(tmp_path):
+    ws = make_ws(tmp_path)
+    ws.split("0.5,0.5", seed=1)
+    ws.commit("v1")
+    t = ws.samples()
+    a = t.column("sample_id")[0].as_py()
+    label, split = t.column("label")[0].as_py(), t.column("split")[0].as_py()
+    ws.drop(a)
+    ws.commit("v2")
+    assert a not in set(ids(ws))
+    ws.restore(a, reason="was fine")
+    ws.commit("v3")
+    back = {r["sample_id"]: r for r in ws.samples().to_pylist()}[a]
+    assert (back["label"], back["split"]) == (label, split)
+    ws.close()
+
+
+def _add_label_findings(ws, run_id: int, rows: list[tuple[int, float, str]]) -> None:
+    """Write a scan run's label findings as the scan engine does (sid, score, suggested)."""
+    names = dict((n, i) for i, n in ws.classes())
+    with ws.writing() as cat:
+        cur = cat.cursor()
+        cur.execute(
+            "INSERT INTO scan_runs VALUES (?, now(), now(), 'test', NULL, 0, NULL, 'done')",
+            [run_id],
+        )
+        for sid, score, suggested in rows:
+            cur.execute(
+                "INSERT INTO findings VALUES (?, ?, 'label', ?, true, ?, ?)",
+                [run_id, sid, score, names[suggested], json.dumps({"given": "x"})],
+            )
+
+
+def test_accept_label_suggestions(tmp_path):
+    ws = make_ws(tmp_path)
+    with pytest.raises(NotFound, match="no label findings"):
+        ws.accept("label")
+    t = ws.samples()
+    sids = t.column("sid").to_pylist()
+    labels = t.column("label").to_pylist()
+
+    def flip(i):
+        return "dog" if labels[i] != "dog" else "eel"
+
+    # An older run, superseded by the newer one below.
+    _add_label_findings(ws, 1, [(sids[9], 0.01, flip(9))])
+    findings = [
+        (sids[0], 0.02, flip(0)),  # most suspicious
+        (sids[1], 0.10, flip(1)),
+        (sids[2], 0.30, flip(2)),  # confidence 0.7
+        (sids[3], 0.05, labels[3]),  # suggests the label it has
+        (sids[4], 0.04, flip(4)),  # a human relabels it first
+        (sids[5], 0.03, flip(5)),  # dropped
+    ]
+    _add_label_findings(ws, 2, findings)
+    ws.relabel(int(sids[4]), labels[4] if labels[4] != "cat" else "eel")
+    ws.drop(int(sids[5]))
+
+    dry = ws.accept("label", min_confidence=0.8, dry_run=True)
+    assert dry.accepted == 2 and ws.changes()[-1].op == "drop"  # nothing recorded
+    report = ws.accept("label", min_confidence=0.8, limit=1)
+    assert report.run_id == 2
+    assert (report.candidates, report.accepted) == (6, 1)
+    assert (report.skipped_same_label, report.skipped_human_edit, report.skipped_not_live) == (
+        1,
+        1,
+        1,
+    )
+    assert (report.skipped_low_confidence, report.skipped_over_limit) == (1, 1)
+    assert report.relabels[0]["confidence"] == pytest.approx(0.98)
+    change = ws.changes()[-1]
+    assert (change.op, change.label, change.label_source, change.run_id) == (
+        "relabel",
+        flip(0),
+        "accepted-suggestion",
+        2,
+    )
+    assert "scan run 2" in change.reason and change.details["score"] == 0.02
+    # The rest, without limits; the accepted one is now "same label".
+    rest = ws.accept("label")
+    assert rest.accepted == 2 and rest.skipped_same_label == 2
+    with pytest.raises(InvalidInput):
+        ws.accept("label", min_confidence=1.5)
+    with pytest.raises(InvalidInput):
+        ws.accept("outlier")
+    v = ws.commit("accepted").version
+    assert v.stats.label_sources["accepted-suggestion"] == 3
+    ws.close()
