@@ -1,0 +1,402 @@
+"""Label-free feature maps and the small classifier heads trained on them.
+
+Feature maps (pixels + PCA, Coates-Ng patch k-means) are fitted on the
+images without labels, so fitting them once on every image and then running
+only the heads inside K-fold keeps the predictions out-of-sample while the
+expensive part runs once. Heads are a multinomial logistic regression
+(L-BFGS, L2) and a cosine kNN vote.
+
+Imports torch: only the scan engine and the classifier API import this module.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
+
+# -- image tensors -------------------------------------------------------------
+
+
+def to_tensor(
+    images: np.ndarray,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    device: str = "cpu",
+) -> torch.Tensor:
+    """uint8 (N, H, W[, C]) -> float (N, C, H, W) in [0, 1], resized to ``size`` = (w, h)."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ValueError(f"images must be (N, H, W[, C]), got shape {arr.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    if x.shape[1] == 4:  # drop alpha
+        x = x[:, :3]
+    if channels is not None and x.shape[1] != channels:
+        if channels == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+            x = (x * weights).sum(1, keepdim=True)
+        else:
+            x = x.expand(-1, channels, -1, -1)
+    if size is not None and (x.shape[3], x.shape[2]) != tuple(size):
+        w, h = size
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return x.contiguous()
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
+def pca_fit(x: torch.Tensor, n_components: int, *, seed: int, max_rows: int = 20000):
+    """(mean, components (D, k)) of ``x`` (N, D); fitted on at most ``max_rows`` rows."""
+    g = torch.Generator().manual_seed(seed)
+    if x.shape[0] > max_rows:
+        x = x[torch.randperm(x.shape[0], generator=g)[:max_rows].to(x.device)]
+    mean = x.mean(0)
+    k = max(1, min(n_components, x.shape[0] - 1, x.shape[1]))
+    centered = (x - mean).double()
+    # Exact SVD of the (D, D) covariance: D is small (pixels of a thumbnail,
+    # patch-feature dims), and it is deterministic, unlike randomized SVD.
+    cov = centered.T @ centered / max(1, centered.shape[0] - 1)
+    evals, evecs = torch.linalg.eigh(cov)
+    order = torch.argsort(evals, descending=True)[:k]
+    return mean, evecs[:, order].float(), evals[order].clamp_min(0).float()
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+# -- feature maps ---------------------------------------------------------------
+
+
+class FeatureMap:
+    """Label-free features: ``fit`` on images (N, C, H, W float), then ``transform``."""
+
+    dim: int
+
+    def fit(self, x: torch.Tensor, *, seed: int) -> FeatureMap:
+        raise NotImplementedError
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class PixelFeatures(FeatureMap):
+    """Centered pixels projected on their principal components, plus four image statistics.
+
+    The statistics (mean, contrast, edge energy, dark-pixel fraction) are scaled
+    to the spread of the last kept component, so they inform the heads and the
+    outlier scores without swamping the pixel geometry the kNN relies on.
+    """
+
+    def __init__(self, n_components: int = 48, with_stats: bool = True) -> None:
+        self.n_components = n_components
+        self.with_stats = with_stats
+
+    @staticmethod
+    def _stats(x: torch.Tensor) -> torch.Tensor:
+        gray = x.mean(1)
+        dx = gray[:, :, 1:] - gray[:, :, :-1]
+        dy = gray[:, 1:, :] - gray[:, :-1, :]
+        edge = dx.abs().mean((1, 2)) + dy.abs().mean((1, 2))
+        dark = (gray < 0.2).float().mean((1, 2))
+        return torch.stack([gray.mean((1, 2)), gray.std((1, 2)), edge, dark], dim=1)
+
+    def fit(self, x: torch.Tensor, *, seed: int) -> PixelFeatures:
+        flat = x.flatten(1)
+        self.mean, self.components, evals = pca_fit(flat, self.n_components, seed=seed)
+        self.dim = self.components.shape[1]
+        if self.with_stats:
+            s = self._stats(x)
+            self.stat_mean = s.mean(0)
+            self.stat_std = s.std(0).clamp_min(1e-6) if s.shape[0] > 1 else torch.ones(4)
+            self.stat_scale = float(evals[-1].sqrt()) if evals.numel() else 1.0
+            self.dim += 4
+        return self
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        out = (x.flatten(1) - self.mean.to(x.device)) @ self.components.to(x.device)
+        if self.with_stats:
+            s = (self._stats(x) - self.stat_mean.to(x.device)) / self.stat_std.to(x.device)
+            out = torch.cat([out, s * self.stat_scale], dim=1)
+        return out
+
+
+class PatchFeatures(FeatureMap):
+    """Single-layer k-means patch features (Coates, Lee & Ng 2011).
+
+    Normalized, ZCA-whitened p x p patches are encoded against K centroids with
+    the "triangle" activation and average-pooled over a grid of regions. No
+    labels are involved; a linear head on top is a strong, cheap classifier
+    for small images.
+    """
+
+    def __init__(
+        self,
+        n_centroids: int = 128,
+        patch: int = 5,
+        pool: int = 2,
+        kmeans_iters: int = 10,
+        sample_patches: int = 50000,
+        batch_size: int = 512,
+    ) -> None:
+        self.k = n_centroids
+        self.p = patch
+        self.pool = pool
+        self.iters = kmeans_iters
+        self.sample_patches = sample_patches
+        self.batch_size = batch_size
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, C*p*p) brightness/contrast-normalized patches (fit only: small samples)."""
+        b, c = x.shape[:2]
+        p = self.p
+        pt = x.unfold(2, p, 1).unfold(3, p, 1)  # (B, C, oh, ow, p, p), a view
+        pt = pt.permute(0, 2, 3, 1, 4, 5).reshape(b, -1, c * p * p)
+        return (pt - pt.mean(2, keepdim=True)) / (pt.std(2, keepdim=True) + 0.1)
+
+    def fit(self, x: torch.Tensor, *, seed: int) -> PatchFeatures:
+        if min(x.shape[2], x.shape[3]) < self.p:
+            raise ValueError(f"images smaller than the {self.p}x{self.p} patch")
+        g = torch.Generator().manual_seed(seed)
+        n = x.shape[0]
+        pick = torch.randperm(n, generator=g)[: min(n, 4000)].to(x.device)
+        pts = self._patches(x[pick]).reshape(-1, x.shape[1] * self.p * self.p)
+        sel = torch.randperm(pts.shape[0], generator=g)[: self.sample_patches].to(x.device)
+        pts = pts[sel].double()
+        pmean = pts.mean(0)
+        d = pts.shape[1]
+        cov = torch.cov((pts - pmean).T) if pts.shape[0] > 1 else torch.eye(d, dtype=pts.dtype)
+        evals, evecs = torch.linalg.eigh(cov.to(pts.device))
+        zca = evecs @ torch.diag(1.0 / torch.sqrt(evals.clamp_min(0) + 0.1)) @ evecs.T
+        self.pmean, self.zca = pmean.float(), zca.float()
+        white = (pts.float() - self.pmean) @ self.zca
+        k = min(self.k, white.shape[0])
+        centroids = white[torch.randperm(white.shape[0], generator=g)[:k].to(x.device)].clone()
+        for _ in range(self.iters):
+            assign = torch.cdist(white, centroids).argmin(1)
+            sums = torch.zeros_like(centroids).index_add_(0, assign, white)
+            counts = torch.bincount(assign, minlength=k).float().unsqueeze(1)
+            moved = counts.squeeze(1) > 0
+            centroids[moved] = sums[moved] / counts[moved]
+        self.centroids = centroids
+        self.dim = k * self.pool * self.pool
+        self._build_filters(x.shape[1])
+        self.fmean = None
+        raw = self.transform(x)
+        self.fmean = raw.mean(0)
+        self.fstd = raw.std(0).clamp_min(1e-6) if raw.shape[0] > 1 else torch.ones_like(self.fmean)
+        return self
+
+    def _build_filters(self, channels: int) -> None:
+        """Fold normalisation, whitening and the centroid dot products into conv filters.
+
+        For a patch P (d values): z = (P - mu) / (sigma + 0.1) - m and the whitened
+        patch is z @ W. Then z @ W @ c = (P.(Wc) - mu * sum(Wc)) / (sigma + 0.1) - m.(Wc),
+        and ||z @ W||^2 comes from the same form with the columns of W: every term
+        is a convolution of the image, which is far faster than unfolding patches.
+        """
+        p = self.p
+        wc = self.zca @ self.centroids.T  # (d, K)
+        filters = torch.cat([self.zca, wc], dim=1)  # (d, d + K): columns of W, then Wc
+        self.filters = filters.T.reshape(-1, channels, p, p).contiguous()
+        self.filter_sums = filters.sum(0)
+        self.filter_offsets = self.pmean @ filters
+        self.centroid_sq = (self.centroids**2).sum(1)
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        out = []
+        d = x.shape[1] * self.p * self.p
+        dev = x.device
+        filters, sums, offsets = (
+            t.to(dev) for t in (self.filters, self.filter_sums, self.filter_offsets)
+        )
+        csq = self.centroid_sq.to(dev)
+        ones = torch.ones(1, x.shape[1], self.p, self.p, device=dev)
+        for start, stop in _batches(x.shape[0], self.batch_size):
+            xb = x[start:stop]
+            s1 = F.conv2d(xb, ones)  # sum of the patch
+            s2 = F.conv2d(xb * xb, ones)  # sum of squares
+            mu = s1 / d
+            var = ((s2 - d * mu * mu) / max(1, d - 1)).clamp_min(0)
+            denom = var.sqrt() + 0.1
+            proj = (F.conv2d(xb, filters) - mu * sums.view(1, -1, 1, 1)) / denom
+            proj = proj - offsets.view(1, -1, 1, 1)
+            white, dots = proj[:, :d], proj[:, d:]
+            sq = (white * white).sum(1, keepdim=True)
+            dist = (sq + csq.view(1, -1, 1, 1) - 2 * dots).clamp_min(0).sqrt()
+            act = torch.relu(dist.mean(1, keepdim=True) - dist)  # triangle encoding
+            out.append(F.adaptive_avg_pool2d(act, self.pool).flatten(1))
+        feats = torch.cat(out) if out else torch.zeros(0, self.dim, device=dev)
+        if self.fmean is not None:
+            feats = (feats - self.fmean.to(dev)) / self.fstd.to(dev)
+        return feats
+
+
+# -- heads ------------------------------------------------------------------------
+
+
+class Head:
+    def fit(self, feats: torch.Tensor, labels: torch.Tensor, n_classes: int) -> Head:
+        raise NotImplementedError
+
+    def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LogRegHead(Head):
+    """Multinomial logistic regression, full-batch L-BFGS with an L2 penalty.
+
+    A strong penalty (``l2``) keeps it from memorising noisy labels, which is
+    what confident learning needs from out-of-sample probabilities.
+    """
+
+    def __init__(self, l2: float = 0.01, max_iter: int = 100) -> None:
+        self.l2 = l2
+        self.max_iter = max_iter
+
+    def fit(self, feats: torch.Tensor, labels: torch.Tensor, n_classes: int) -> LogRegHead:
+        self.mean = feats.mean(0)
+        self.std = (
+            feats.std(0).clamp_min(1e-6) if feats.shape[0] > 1 else torch.ones_like(self.mean)
+        )
+        z = (feats - self.mean) / self.std
+        w = torch.zeros(z.shape[1], n_classes, device=z.device, requires_grad=True)
+        b = torch.zeros(n_classes, device=z.device, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [w, b], lr=1, max_iter=self.max_iter, history_size=10, line_search_fn="strong_wolfe"
+        )
+
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(z @ w + b, labels) + self.l2 * (w * w).sum()
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            opt.step(closure)
+        self.w, self.b = w.detach(), b.detach()
+        return self
+
+    def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
+        z = (feats - self.mean.to(feats.device)) / self.std.to(feats.device)
+        return F.softmax(z @ self.w.to(feats.device) + self.b.to(feats.device), dim=1)
+
+
+class KNNHead(Head):
+    """Distance-weighted vote of the k nearest training samples (cosine distance)."""
+
+    def __init__(self, k: int = 10, smoothing: float = 1e-3, chunk: int = 1024) -> None:
+        self.k = k
+        self.smoothing = smoothing
+        self.chunk = chunk
+
+    def fit(self, feats: torch.Tensor, labels: torch.Tensor, n_classes: int) -> KNNHead:
+        self.train = l2_normalize(feats)
+        self.labels = labels
+        self.n_classes = n_classes
+        return self
+
+    def predict_proba(
+        self, feats: torch.Tensor, *, exclude: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``exclude`` (optional): the training row index of each query, left out of its vote."""
+        q = l2_normalize(feats)
+        train = self.train.to(q.device)
+        labels = self.labels.to(q.device)
+        k = min(self.k, train.shape[0] - (1 if exclude is not None else 0))
+        out = torch.zeros(q.shape[0], self.n_classes, device=q.device)
+        if k <= 0:
+            return out.fill_(1.0 / self.n_classes)
+        for start, stop in _batches(q.shape[0], self.chunk):
+            sim = q[start:stop] @ train.T
+            if exclude is not None:
+                sim[torch.arange(stop - start, device=q.device), exclude[start:stop]] = -math.inf
+            top, idx = sim.topk(k, dim=1)
+            dist = (2 - 2 * top).clamp_min(0).sqrt()
+            weight = 1.0 / (dist + 1e-3)
+            out[start:stop].scatter_add_(1, labels[idx], weight)
+        out = out / out.sum(1, keepdim=True).clamp_min(1e-12)
+        return (out + self.smoothing) / (1 + self.smoothing * self.n_classes)
+
+
+HEADS = {"logreg": LogRegHead, "knn": KNNHead}
+
+
+def make_head(name: str, **kwargs) -> Head:
+    return HEADS[name](**kwargs)
+
+
+# -- cross-validation ---------------------------------------------------------------
+
+
+def stratified_folds(
+    labels: np.ndarray, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs over ``labels`` (all >= 0)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    counts = np.bincount(labels)
+    if counts.max() < folds:
+        # Every class is smaller than the number of folds: stratifying is
+        # impossible, plain shuffled folds still keep predictions out-of-sample.
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+    else:
+        # Classes with fewer members than folds: sklearn warns and still
+        # stratifies the others, which is what we want.
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def cross_val_heads(
+    features: Sequence[torch.Tensor],
+    head_factories: Sequence,
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    folds: int,
+    seed: int,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """Out-of-sample probabilities of the labeled rows, averaged over heads.
+
+    ``features[i]`` feeds ``head_factories[i]()``; ``labels`` has -1 for
+    unlabeled rows, whose probabilities come from heads trained on all the
+    labeled rows.
+    """
+    labeled = np.flatnonzero(labels >= 0)
+    y = torch.from_numpy(labels[labeled]).long()
+    pp = np.zeros((len(labels), n_classes), dtype=np.float64)
+    splits = stratified_folds(labels[labeled], folds, seed)
+    for i, (tr, te) in enumerate(splits):
+        check_cancel(cancel)
+        tr_rows, te_rows = labeled[tr], labeled[te]
+        acc = torch.zeros(len(te_rows), n_classes)
+        for feats, factory in zip(features, head_factories, strict=True):
+            dev = feats.device
+            head = factory().fit(feats[tr_rows], y[tr].to(dev), n_classes)
+            acc += head.predict_proba(feats[te_rows]).float().cpu()
+        pp[te_rows] = (acc / len(features)).numpy()
+        progress(i + 1, len(splits) + 1, f"cross-validation fold {i + 1}/{len(splits)}")
+    unlabeled = np.flatnonzero(labels < 0)
+    if len(unlabeled):
+        acc = torch.zeros(len(unlabeled), n_classes)
+        for feats, factory in zip(features, head_factories, strict=True):
+            head = factory().fit(feats[labeled], y.to(feats.device), n_classes)
+            acc += head.predict_proba(feats[unlabeled]).float().cpu()
+        pp[unlabeled] = (acc / len(features)).numpy()
+    return pp.astype(np.float32)

@@ -1,0 +1,148 @@
+"""k-nearest-neighbour graphs without an N x N matrix.
+
+Two backends, same output ``(distances (N, k) float32, indices (N, k) int64)``,
+rows sorted by distance, the query itself left out:
+
+* ``exact``: blocked matmul + running top-k in torch (CPU or CUDA). Memory is
+  O(query_block x db_block), never N x N. Exact, and the fastest choice up to
+  ~10^5 rows on a CPU (and far beyond on a GPU).
+* ``faiss``: an IVF-Flat index (faiss-cpu), approximate, for large N on a CPU.
+
+``backend="auto"`` picks exact on CUDA or for N <= 100,000, else faiss.
+Distances are Euclidean; on L2-normalised inputs that is sqrt(2 - 2 cos).
+
+:func:`to_csr` turns the result into the sparse ``knn_graph`` cleanlab's
+Datalab accepts, so Datalab never builds its own (slow, exact sklearn) graph.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
+
+EXACT_MAX_ROWS_CPU = 100_000
+
+
+def knn_graph(
+    x: np.ndarray,
+    k: int,
+    *,
+    device: str = "cpu",
+    backend: str = "auto",
+    query_block: int = 4096,
+    db_block: int = 65536,
+    seed: int = 0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = x.shape[0]
+    k = min(k, n - 1)
+    if k <= 0:
+        return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+    if backend == "auto":
+        backend = "exact" if device == "cuda" or n <= EXACT_MAX_ROWS_CPU else "faiss"
+    if backend == "faiss":
+        return _faiss_ivf(x, k, seed=seed, progress=progress, cancel=cancel)
+    if backend != "exact":
+        raise ValueError(f"unknown kNN backend {backend!r}")
+    return _exact(x, k, device, query_block, db_block, progress, cancel)
+
+
+def _exact(x, k, device, query_block, db_block, progress, cancel):
+    import torch
+
+    n = x.shape[0]
+    db = torch.from_numpy(x).to(device)
+    sq = (db * db).sum(1)
+    out_d = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    kk = k + 1  # one extra so the query itself can be dropped
+    for qs in range(0, n, query_block):
+        check_cancel(cancel)
+        qe = min(qs + query_block, n)
+        q = db[qs:qe]
+        best_d = torch.full((qe - qs, 0), math.inf, device=device)
+        best_i = torch.zeros((qe - qs, 0), dtype=torch.long, device=device)
+        for ds in range(0, n, db_block):
+            de = min(ds + db_block, n)
+            d2 = sq[qs:qe, None] + sq[None, ds:de] - 2.0 * (q @ db[ds:de].T)
+            # The query itself: force it out (exact duplicates tie at 0 with it).
+            rows = torch.arange(qs, qe, device=device)
+            inside = (rows >= ds) & (rows < de)
+            if inside.any():
+                r = torch.nonzero(inside).squeeze(1)
+                d2[r, rows[r] - ds] = math.inf
+            m = min(kk, de - ds)
+            top_d, top_i = torch.topk(d2, m, dim=1, largest=False)
+            cand_d = torch.cat([best_d, top_d], 1)
+            cand_i = torch.cat([best_i, top_i + ds], 1)
+            m = min(kk, cand_d.shape[1])
+            best_d, order = torch.topk(cand_d, m, dim=1, largest=False)
+            best_i = torch.gather(cand_i, 1, order)
+        out_d[qs:qe] = best_d[:, :k].clamp_min(0).sqrt().cpu().numpy()
+        out_i[qs:qe] = best_i[:, :k].cpu().numpy()
+        progress(qe, n, "nearest neighbours")
+    return out_d, out_i
+
+
+def _faiss_ivf(x, k, *, seed, progress, cancel):
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - faiss-cpu is a dependency
+        from curate.errors import MissingDependency
+
+        raise MissingDependency(
+            "faiss is needed for kNN on more than 100,000 samples on a CPU",
+            hint="pip install faiss-cpu",
+        ) from None
+    n, dim = x.shape
+    nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
+    quantizer = faiss.IndexFlatL2(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist)
+    rng = np.random.default_rng(seed)
+    train = x[rng.choice(n, size=min(n, nlist * 39), replace=False)]
+    index.cp.seed = seed
+    index.train(train)
+    index.add(x)
+    index.nprobe = min(nlist, 16)
+    out_d = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    block = 65536
+    for qs in range(0, n, block):
+        check_cancel(cancel)
+        qe = min(qs + block, n)
+        d2, idx = index.search(x[qs:qe], k + 1)
+        rows = np.arange(qs, qe)[:, None]
+        is_self = idx == rows
+        # Drop the query itself where found, else the farthest candidate.
+        keep = ~is_self
+        keep[~is_self.any(1), k] = False
+        d2 = d2[keep].reshape(qe - qs, k)
+        idx = idx[keep].reshape(qe - qs, k)
+        missing = idx < 0  # fewer than k candidates in the probed lists
+        d2[missing] = np.inf
+        idx[missing] = -1
+        out_d[qs:qe] = np.sqrt(np.maximum(d2, 0))
+        out_i[qs:qe] = idx
+        progress(qe, n, "nearest neighbours (IVF index)")
+    return out_d, out_i
+
+
+def to_csr(distances: np.ndarray, indices: np.ndarray):
+    """A scipy CSR ``knn_graph`` (row i: its neighbours, sorted by distance)."""
+    from scipy.sparse import csr_matrix
+
+    n, k = distances.shape
+    valid = indices >= 0
+    counts = valid.sum(1)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    # Datalab reads neighbours from the stored entries: keep exact zeros as a
+    # tiny positive distance so scipy never drops them as implicit zeros.
+    data = np.maximum(distances[valid], 1e-12).astype(np.float64)
+    graph = csr_matrix((data, indices[valid], indptr), shape=(n, n))
+    graph.has_sorted_indices = False
+    return graph
