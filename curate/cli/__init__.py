@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     # augmentation (issue 5)
     # synthesis (issue 6)
     # tui (issue 7)
+    "tui": "curate.cli.tui:tui_cmd",
 }
 
 

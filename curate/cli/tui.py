@@ -1,0 +1,27 @@
+"""`curate tui [WORKSPACE]`: the terminal UI (Textual is imported only when it runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("tui")
+@click.argument("workspace", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.pass_context
+def tui_cmd(ctx: click.Context, workspace: str | None) -> None:
+    """Curate in the terminal: overview, review findings, augment, synthesize, versions.
+
+    WORKSPACE defaults to --workspace, then the nearest workspace at or above
+    the current folder. Keys: 1-5 switch screens, ? shows the keys of the
+    screen, ctrl+p finds any action by name, q quits. While the TUI runs it
+    holds the workspace: other curate commands wait or report it busy.
+    """
+    from curate.workspace_paths import find_workspace
+
+    given = workspace or (ctx.obj or {}).get("workspace")
+    paths = find_workspace(Path(given) if given else None)  # a clear error before any UI
+    from curate.tui import run
+
+    run(paths.root)

@@ -1,0 +1,1 @@
+"""Screens: one module per screen of the TUI, plus dialogs and help."""

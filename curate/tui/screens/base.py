@@ -1,0 +1,52 @@
+"""What every screen of the TUI shares: the navigation bar, the job panel, the footer."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from curate.tui.widgets.jobs import JobPanel
+
+NAV = [
+    ("overview", "1", "Overview"),
+    ("review", "2", "Review"),
+    ("augment", "3", "Augment"),
+    ("synthesize", "4", "Synthesize"),
+    ("versions", "5", "Versions"),
+]
+
+
+class NavBar(Static):
+    """``curate · WORKSPACE  1 Overview  2 Review ...`` with the current screen highlighted."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(id="nav")
+        self.current = current
+
+    def on_mount(self) -> None:
+        text = Text.from_markup(f"[b]curate[/b] · {self.app.workspace_name} ")
+        for mode, key, title in NAV:
+            style = "reverse bold" if mode == self.current else ""
+            text.append(" ")
+            text.append_text(
+                Text.from_markup(f"[@click=app.switch_mode('{mode}')]{key} {title}[/]", style=style)
+            )
+        text.append("   ? help")
+        self.update(text)
+
+
+class CurateScreen(Screen):
+    """A top-level screen: subclasses set ``MODE``/``TITLE`` and yield their body."""
+
+    MODE = ""
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+        yield from self.compose_body()
+        yield JobPanel()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError

@@ -1,0 +1,350 @@
+"""Review: the ranked findings with a preview, and one key per decision.
+
+Every decision is one call of the working-changes API (``ws.relabel`` /
+``ws.drop`` / ``ws.restore``), so it shows in ``curate changes`` exactly as
+the same command typed in a shell would. Accepting a suggestion is
+``ws.relabel(sample, suggested, reason=...)``; undo records the inverse
+change (relabel back, restore a drop) through the same API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Select, Static
+
+from curate.tui import messages as m
+from curate.tui.screens.base import CurateScreen
+from curate.tui.screens.dialogs import ClassPicker
+from curate.tui.widgets.image import PixelImage, ThumbnailStrip
+
+KINDS = ["label", "duplicate", "near_duplicate", "outlier", "quality", "conflict"]
+FINDINGS_LIMIT = 2000
+NEIGHBOURS_SHOWN = 4
+
+
+def evidence(finding: Any) -> list[tuple[int, str]]:
+    """(sid, caption) of the samples a finding names as evidence: its nearest neighbours."""
+    out: list[tuple[int, str]] = []
+    for item in (finding.details or {}).get("neighbours") or []:
+        sid = item.get("sid") if isinstance(item, dict) else item
+        if not isinstance(sid, int) or sid == finding.sid or any(s == sid for s, _ in out):
+            continue
+        label = item.get("label") if isinstance(item, dict) else None
+        distance = item.get("distance") if isinstance(item, dict) else None
+        caption = f"{label if label is not None else '?'}"
+        if distance is not None:
+            caption += f" {distance:.2f}"
+        out.append((sid, caption))
+    return out[:NEIGHBOURS_SHOWN]
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+class ReviewScreen(CurateScreen):
+    MODE = "review"
+    TITLE = "Review"
+    BINDINGS = [
+        Binding("a", "accept", "Accept", tooltip="Relabel to the suggested class"),
+        Binding("r", "relabel", "Relabel", tooltip="Pick a class for this sample"),
+        Binding("d", "drop", "Drop", tooltip="Take the sample out of the working state"),
+        Binding("k", "keep", "Keep", tooltip="Keep as is and go to the next finding"),
+        Binding("u", "undo", "Undo", tooltip="Undo the last decision (records the inverse)"),
+        Binding("n", "next", "Next"),
+        Binding("p", "previous", "Prev"),
+        Binding("o", "sort", "Sort", tooltip="Most or least suspicious first"),
+        Binding("R", "reload", "Reload", show=False, tooltip="Read the findings again"),
+        Binding(
+            "A",
+            "accept_all",
+            "Accept all",
+            show=False,
+            tooltip="Accept every label suggestion of the latest scan (curate accept --type label)",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings: list[Any] = []
+        self.class_names: list[str] = []
+        self.status: dict[int, str] = {}  # sid -> what this session decided
+        self.current: dict[int, str | None] = {}  # sid -> label after decisions
+        self.undo_stack: list[tuple[m.Decision, Any]] = []
+        self.ascending = True
+        self._preview_sid: int | None = None
+        self._captions: dict[int, str] = {}
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="review-filters"):
+            yield Select(
+                [(k.replace("_", " "), k) for k in KINDS],
+                prompt="all kinds",
+                id="kind-filter",
+            )
+            yield Select([], prompt="all classes", id="class-filter")
+            yield Label("", id="findings-count")
+        with Horizontal(id="review-body"):
+            table = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
+            table.add_column("sample", key="sample")
+            table.add_column("kind", key="kind")
+            table.add_column("given", key="given")
+            table.add_column("sugg.", key="suggested")
+            table.add_column("score", key="score")
+            table.add_column("decision", key="decision")
+            yield table
+            with Vertical(id="preview"):
+                yield PixelImage(placeholder="no finding selected", id="preview-image")
+                yield Static("", id="preview-info")
+                yield Label("nearest", id="neighbours-title", classes="section-title")
+                yield ThumbnailStrip(id="neighbours")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.action_reload()
+
+    # -- loading ---------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        kind = self.query_one("#kind-filter", Select).value
+        cls = self.query_one("#class-filter", Select).value
+        self.post_message(
+            m.FindingsRequested(
+                self,
+                kind=None if kind is Select.NULL else str(kind),
+                classes=None if cls is Select.NULL else [str(cls)],
+                limit=FINDINGS_LIMIT,
+            )
+        )
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id in ("kind-filter", "class-filter"):
+            self.action_reload()
+
+    def on_findings_loaded(self, message: m.FindingsLoaded) -> None:
+        self.findings = list(message.findings)
+        if not self.ascending:
+            self.findings.reverse()
+        if message.classes != self.class_names:
+            self.class_names = list(message.classes)
+            select = self.query_one("#class-filter", Select)
+            with self.prevent(Select.Changed):
+                value = select.value
+                select.set_options([(c, c) for c in self.class_names])
+                if value in self.class_names:
+                    select.value = value
+        self._fill_table()
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for f in self.findings:
+            table.add_row(
+                f.sample_id[:8],
+                f.kind.value.replace("near_duplicate", "near dup"),
+                f.given_label or "",
+                f.suggested_label or "",
+                _score(f.score),
+                self._decision_cell(f.sid),
+                key=str(f.sid),
+            )
+        n = len(self.findings)
+        more = "+" if n >= FINDINGS_LIMIT else ""
+        self.query_one("#findings-count", Label).update(f"{n}{more} findings")
+        if n:
+            table.move_cursor(row=0)
+            self._show(0)
+        else:
+            self._show(None)
+
+    def _decision_cell(self, sid: int) -> Text:
+        status = self.status.get(sid, "")
+        style = {"dropped": "red", "kept": "dim"}.get(status.split(" ")[0], "green")
+        return Text(status, style=style)
+
+    # -- selection and preview ------------------------------------------------------------
+    @property
+    def selected(self) -> Any | None:
+        table = self.query_one(DataTable)
+        if not self.findings or table.cursor_row < 0 or table.cursor_row >= len(self.findings):
+            return None
+        return self.findings[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.cursor_row)
+
+    def _show(self, row: int | None) -> None:
+        info = self.query_one("#preview-info", Static)
+        if row is None or row >= len(self.findings):
+            self.query_one(PixelImage).image = None
+            self.query_one(ThumbnailStrip).items = []
+            info.update("" if self.findings else "no findings: run a scan (Overview, s)")
+            self._preview_sid = None
+            return
+        f = self.findings[row]
+        info.update(self._info_text(f))
+        if f.sid != self._preview_sid:
+            self._preview_sid = f.sid
+            self._captions = dict(evidence(f))
+            self.post_message(m.PreviewRequested(self, f.sid, list(self._captions)))
+
+    def _info_text(self, f: Any) -> str:
+        now = self.current.get(f.sid, f.current_label)
+        lines = [
+            f"[b]{f.sample_id[:16]}[/b] {f.kind.value}",
+            f"given [b]{f.given_label or '-'}[/b]  now [b]{now or '-'}[/b]",
+        ]
+        if f.suggested_label:
+            lines.append(f"suggested [b]{f.suggested_label}[/b]")
+        if f.score is not None:
+            lines.append(f"score {f.score:.3f} (lower = more suspicious)")
+        if f.source:
+            lines.append(f"[dim]{f.source[-40:]}[/dim]")
+        return "\n".join(lines)
+
+    def on_preview_decoded(self, message: m.PreviewDecoded) -> None:
+        if message.sid != self._preview_sid:
+            return  # the selection moved on
+        self.query_one(PixelImage).image = message.image
+        self.query_one(ThumbnailStrip).items = [
+            (image, self._captions.get(sid, f"#{sid}")) for sid, image in message.neighbours
+        ]
+
+    # -- decisions --------------------------------------------------------------------------
+    def _decide(self, action: str, label: str | None = None, reason: str | None = None) -> None:
+        f = self.selected
+        if f is None:
+            self.notify("no finding selected", severity="warning")
+            return
+        decision = m.Decision(action, f.sid, f.sample_id, label=label, reason=reason)
+        self.post_message(m.DecisionRequested(self, decision))
+
+    def action_accept(self) -> None:
+        f = self.selected
+        if f is None:
+            return
+        if not f.suggested_label:
+            self.notify("this finding has no suggested label", severity="warning")
+            return
+        run = f"scan run {f.run_id}" if f.run_id is not None else "scan"
+        self._decide(
+            "accept",
+            label=f.suggested_label,
+            reason=f"review: accepted {run} suggestion (score {_score(f.score)})",
+        )
+
+    def action_relabel(self) -> None:
+        f = self.selected
+        if f is None:
+            return
+
+        def picked(label: str | None) -> None:
+            if label is not None:
+                self._decide("relabel", label=label, reason="review: relabeled")
+
+        self.app.push_screen(
+            ClassPicker(self.class_names, self.current.get(f.sid, f.current_label)), picked
+        )
+
+    def action_drop(self) -> None:
+        f = self.selected
+        if f is not None:
+            self._decide("drop", reason=f"review: dropped ({f.kind.value} finding)")
+
+    def action_keep(self) -> None:
+        f = self.selected
+        if f is None:
+            return
+        self.undo_stack.append((m.Decision("keep", f.sid, f.sample_id), None))
+        self.status[f.sid] = "kept"
+        self._update_row(f.sid)
+        self.action_next()
+
+    def on_change_recorded(self, message: m.ChangeRecorded) -> None:
+        d, report = message.decision, message.report
+        f = next((x for x in self.findings if x.sid == d.sid), None)
+        if d.undo_of is not None:
+            self.status.pop(d.sid, None)
+            if d.action in ("relabel", "accept"):
+                self.current[d.sid] = d.label
+            self.notify(f"undid {d.undo_of.action} of {d.sample_id[:12]}")
+        else:
+            if report.recorded == 0:
+                self.notify(f"{d.sample_id[:12]} already in that state; nothing recorded")
+            else:
+                self.undo_stack.append((d, report))
+            if d.action in ("accept", "relabel"):
+                self.current[d.sid] = d.label
+                verb = "accepted" if d.action == "accept" else "relabeled"
+                self.status[d.sid] = f"{verb} →{d.label}"
+            elif d.action == "drop":
+                self.status[d.sid] = "dropped"
+            if f is not None and self.selected is not None and self.selected.sid == d.sid:
+                self.action_next()
+        self._update_row(d.sid)
+        if f is not None and self.selected is f:
+            self.query_one("#preview-info", Static).update(self._info_text(f))
+
+    def _update_row(self, sid: int) -> None:
+        table = self.query_one(DataTable)
+        if str(sid) in table.rows:
+            table.update_cell(str(sid), "decision", self._decision_cell(sid))
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("nothing to undo")
+            return
+        d, report = self.undo_stack.pop()
+        if d.action == "keep":
+            self.status.pop(d.sid, None)
+            self._update_row(d.sid)
+            self._select(d.sid)
+            return
+        if d.action in ("accept", "relabel"):
+            before = report.details[0]["from"] if report and report.details else None
+            if before is None:
+                self.notify("cannot undo: the sample had no label before", severity="warning")
+                return
+            inverse = m.Decision(
+                "relabel", d.sid, d.sample_id, label=before, reason="review: undo", undo_of=d
+            )
+        elif d.action == "drop":
+            inverse = m.Decision("restore", d.sid, d.sample_id, reason="review: undo", undo_of=d)
+        else:
+            return
+        self._select(d.sid)
+        self.post_message(m.DecisionRequested(self, inverse))
+
+    def _select(self, sid: int) -> None:
+        table = self.query_one(DataTable)
+        if str(sid) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(sid)))
+
+    def action_accept_all(self) -> None:
+        self.post_message(m.AcceptAllRequested(self))
+
+    def on_suggestions_accepted(self, message: m.SuggestionsAccepted) -> None:
+        r = message.report
+        self.notify(
+            f"accepted {r.accepted} of {r.candidates} label suggestions (scan run {r.run_id}); "
+            f"{r.pending} pending changes"
+        )
+        self.action_reload()
+
+    # -- navigation --------------------------------------------------------------------------
+    def action_next(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_previous(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def action_sort(self) -> None:
+        self.ascending = not self.ascending
+        self.findings.reverse()
+        self._fill_table()
+        order = "most" if self.ascending else "least"
+        self.notify(f"{order} suspicious first")

@@ -1,0 +1,224 @@
+"""Versions: log, working changes, diff of two versions, commit, tag and export dialogs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label
+
+from curate.tui import messages as m
+from curate.tui.screens.base import CurateScreen
+from curate.tui.screens.dialogs import ExportChoice, ExportDialog, TextPrompt
+
+WORKING = "working"
+
+
+def _delta(n: int) -> Text:
+    if n == 0:
+        return Text("0", style="dim")
+    return Text(f"{n:+d}", style="green" if n > 0 else "red")
+
+
+class VersionsScreen(CurateScreen):
+    MODE = "versions"
+    TITLE = "Versions"
+    BINDINGS = [
+        Binding("c", "commit", "Commit", tooltip="Freeze the working state as a new version"),
+        Binding("d", "diff_parent", "Diff", tooltip="Diff the selected version with its parent"),
+        Binding("w", "diff_working", "Diff working", tooltip="Selected version -> working state"),
+        Binding("space", "mark", "Mark", tooltip="Mark a version; Diff then compares with it"),
+        Binding("t", "tag", "Tag", tooltip="Tag the selected version"),
+        Binding("e", "export", "Export", tooltip="Export the selected version"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.versions: list[Any] = []
+        self.marked: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="versions-body"):
+            with Vertical(id="versions-left"):
+                yield Label("Versions", classes="section-title")
+                log = DataTable(id="log", cursor_type="row")
+                log.add_columns("", "version", "hash", "tags", "samples", "date", "message")
+                yield log
+                yield Label("Working changes", classes="section-title", id="changes-title")
+                changes = DataTable(id="changes", cursor_type="row")
+                changes.add_columns("op", "sample", "change", "reason")
+                yield changes
+            with Vertical(id="versions-right"):
+                yield Label("Diff: press d, w or space", classes="section-title", id="diff-title")
+                classes = DataTable(id="diff-classes", cursor_type="row")
+                classes.add_columns("class", "a", "b", "delta")
+                yield classes
+                yield Label("Relabels", classes="section-title", id="relabels-title")
+                relabels = DataTable(id="relabels", cursor_type="row")
+                relabels.add_columns("sample", "from", "to", "reason")
+                yield relabels
+
+    def on_mount(self) -> None:
+        self.query_one("#log", DataTable).focus()
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.post_message(m.HistoryRequested(self))
+
+    def on_history_loaded(self, message: m.HistoryLoaded) -> None:
+        self.versions = list(message.versions)
+        log = self.query_one("#log", DataTable)
+        row = log.cursor_row
+        log.clear()
+        for v in self.versions:
+            log.add_row(
+                "*" if v.name == self.marked else "",
+                v.name,
+                v.hash[:8],
+                ", ".join(v.tags),
+                str(v.stats.samples),
+                v.created_at.strftime("%Y-%m-%d %H:%M"),
+                v.message or "",
+                key=v.name,
+            )
+        if self.versions:
+            log.move_cursor(row=min(max(row, 0), len(self.versions) - 1))
+        changes = self.query_one("#changes", DataTable)
+        changes.clear()
+        for c in message.changes:
+            if c.op == "relabel":
+                what = f"{c.from_label} → {c.label}"
+            elif c.op == "move":
+                what = f"→ {c.split}"
+            elif c.op in ("add", "restore"):
+                what = f"{c.label or ''} {c.split or ''}".strip()
+            else:
+                what = c.from_label or ""
+            changes.add_row(c.op, c.sample_id[:8], what, c.reason or "")
+        self.query_one("#changes-title", Label).update(
+            f"Working changes ({len(message.changes)} pending)"
+        )
+
+    @property
+    def selected(self) -> str | None:
+        log = self.query_one("#log", DataTable)
+        if not self.versions or not 0 <= log.cursor_row < len(self.versions):
+            return None
+        return self.versions[log.cursor_row].name
+
+    def _need_version(self) -> str | None:
+        name = self.selected
+        if name is None:
+            self.notify("no version yet: commit first (c)", severity="warning")
+        return name
+
+    # -- diff ----------------------------------------------------------------------------
+    def action_mark(self) -> None:
+        name = self._need_version()
+        if name is None:
+            return
+        self.marked = None if self.marked == name else name
+        log = self.query_one("#log", DataTable)
+        for v in self.versions:
+            log.update_cell(
+                v.name, log.ordered_columns[0].key, "*" if v.name == self.marked else ""
+            )
+
+    def action_diff_parent(self) -> None:
+        name = self._need_version()
+        if name is None:
+            return
+        if self.marked is not None and self.marked != name:
+            a, b = self.marked, name
+        else:
+            v = next(v for v in self.versions if v.name == name)
+            if v.parent is None:
+                self.notify(f"{name} has no parent; mark another version with space")
+                return
+            parent = next((p.name for p in self.versions if p.hash == v.parent), v.parent)
+            a, b = parent, name
+        self.post_message(m.DiffRequested(self, a, b))
+
+    def action_diff_working(self) -> None:
+        name = self._need_version()
+        if name is not None:
+            self.post_message(m.DiffRequested(self, name, None))
+
+    def on_diff_loaded(self, message: m.DiffLoaded) -> None:
+        d = message.diff
+        s = d.summary
+        summary = ", ".join(f"{v} {k}" for k, v in s.items() if v) or "identical"
+        self.query_one("#diff-title", Label).update(f"{d.a} → {d.b}: {summary}")
+        classes = self.query_one("#diff-classes", DataTable)
+        classes.clear()
+        for name, c in d.classes.items():
+            classes.add_row(name, str(c.a), str(c.b), _delta(c.delta))
+        relabels = self.query_one("#relabels", DataTable)
+        relabels.clear()
+        for r in d.relabeled:
+            relabels.add_row(r.sample_id[:8], r.from_ or "", r.to or "", r.reason or "")
+        self.query_one("#relabels-title", Label).update(f"Relabels ({len(d.relabeled)})")
+
+    # -- commit, tag, export ----------------------------------------------------------------
+    def action_commit(self) -> None:
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.post_message(m.CommitRequested(self, text))
+
+        self.app.push_screen(TextPrompt("Commit message", "what changed and why"), done)
+
+    def on_committed(self, message: m.Committed) -> None:
+        v = message.result.version
+        self.notify(f"committed {v.name} ({v.hash[:8]}): {v.stats.samples} samples")
+        self.action_refresh()
+
+    def action_tag(self) -> None:
+        name = self._need_version()
+        if name is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text:
+                self.post_message(m.TagRequested(self, text, name))
+
+        self.app.push_screen(TextPrompt(f"Tag {name} as", "e.g. baseline"), done)
+
+    def on_tagged(self, message: m.Tagged) -> None:
+        t = message.tag
+        self.notify(f"tagged {t.version} as {t.name}")
+        self.action_refresh()
+
+    def action_export(self) -> None:
+        name = self._need_version()
+        if name is None:
+            return
+
+        def done(choice: ExportChoice | None) -> None:
+            if choice is not None:
+                self.post_message(
+                    m.ExportRequested(
+                        self,
+                        version=choice.version,
+                        format=choice.format,
+                        out=choice.out,
+                        overwrite=choice.overwrite,
+                    )
+                )
+
+        default_out = str(self.app.ws.root / "exports" / name)
+        self.app.push_screen(ExportDialog(name, default_out), done)
+
+    def on_exported(self, message: m.Exported) -> None:
+        r = message.result
+        self.notify(
+            f"{r.version}: {r.samples} samples as {r.format.value} in {r.out}",
+            title="Export finished",
+        )

@@ -1,0 +1,1 @@
+"""Widgets: they hold attributes set by their screen and only render."""
