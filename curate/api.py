@@ -439,24 +439,24 @@ class Workspace:
         """Give samples (refs or sids) the class ``label`` as a pending change."""
         from curate.versions import changes
 
-        sids = self._sids(samples)
-        with self.writing() as cat:
+        with self.writing() as cat:  # lock first: a second writer is told who holds it
+            sids = self._sids(samples)
             return changes.relabel(cat, sids, label, reason=reason, create_class=new_class)
 
     def drop(self, samples, *, reason: str | None = None):
         """Take samples out of the working state (pending; `restore` brings them back)."""
         from curate.versions import changes
 
-        sids = self._sids(samples)
-        with self.writing() as cat:
+        with self.writing() as cat:  # lock first: a second writer is told who holds it
+            sids = self._sids(samples)
             return changes.drop(cat, sids, reason=reason)
 
     def restore(self, samples, *, reason: str | None = None):
         """Bring dropped samples back with the label and split they had last."""
         from curate.versions import changes
 
-        sids = self._sids(samples)
-        with self.writing() as cat:
+        with self.writing() as cat:  # lock first: a second writer is told who holds it
+            sids = self._sids(samples)
             return changes.restore(cat, sids, reason=reason)
 
     def accept(
@@ -490,8 +490,8 @@ class Workspace:
         """Forget pending changes: all, or those of the given samples."""
         from curate.versions import changes
 
-        sids = None if samples is None else self._sids(samples)
         with self.writing() as cat:
+            sids = None if samples is None else self._sids(samples)
             return changes.reset(cat, sids)
 
     def split(

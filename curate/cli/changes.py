@@ -6,6 +6,8 @@ named by sample id, a unique id prefix (4+ hex characters) or source path.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from curate.cli.render import emit_json, json_option, open_workspace, stderr_console
@@ -17,7 +19,7 @@ reason_option = click.option(
 
 def _stdout_console():
     console = stderr_console()
-    console.file = click.get_text_stream("stdout")
+    console.file = sys.stdout  # tables are results: stdout (stderr_console is for progress)
     return console
 
 

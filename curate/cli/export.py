@@ -38,8 +38,13 @@ def export_cmd(ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: 
     index = position) and the lineage columns (origin, parents, recipe).
     All or nothing: DIR appears only when the export is complete.
     """
-    with open_workspace(ctx) as ws, progress_bar("exporting", enabled=not as_json) as progress:
-        result = ws.export(version, fmt, out, overwrite=overwrite, progress=progress)
+    from curate.export.engine import check_out
+
+    with open_workspace(ctx) as ws:
+        chosen = ws.version(version)  # bad names and folders fail before the progress bar
+        check_out(out, overwrite)
+        with progress_bar("exporting", enabled=not as_json) as progress:
+            result = chosen.export(fmt, out, overwrite=overwrite, progress=progress)
     if as_json:
         emit_json(result)
         return

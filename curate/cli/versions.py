@@ -6,6 +6,8 @@ each optionally followed by `~N` (its N-th parent).
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from curate.cli.render import emit_json, json_option, open_workspace, stderr_console
@@ -13,7 +15,7 @@ from curate.cli.render import emit_json, json_option, open_workspace, stderr_con
 
 def _stdout_console():
     console = stderr_console()
-    console.file = click.get_text_stream("stdout")
+    console.file = sys.stdout  # tables are results: stdout (stderr_console is for progress)
     return console
 
 

@@ -47,11 +47,17 @@ def build_job(
     )
 
 
-def _prepare(out: Path, overwrite: bool) -> Path:
+def check_out(out: str | Path, overwrite: bool) -> None:
+    """Raise unless ``out`` can receive an export (missing, an empty folder, or ``overwrite``)."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidInput(f"{out} is not empty", hint="pass --overwrite to replace it")
+
+
+def _prepare(out: Path, overwrite: bool) -> Path:
+    check_out(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.curate-tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
