@@ -154,3 +154,13 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     console.print(f"Label conflicts: {status.conflicts}")
     reasons = ", ".join(f"{k}: {v}" for k, v in status.quarantine_reasons.items())
     console.print(f"Quarantined: {status.quarantined}" + (f" ({reasons})" if reasons else ""))
+    # Versions (issue 4): text only, the --json keys stay as they are.
+    from curate.store import versions_repo, worktree_repo
+
+    with open_workspace(ctx) as ws:
+        cat = ws.catalog()
+        head, pending = versions_repo.head_id(cat), worktree_repo.pending_count(cat)
+    console.print(
+        f"Version: {f'v{head}' if head else 'none yet'}; pending changes: {pending}"
+        + (" (curate changes / curate commit -m MSG)" if pending else "")
+    )

@@ -70,6 +70,8 @@ def test_curation_flow_from_the_command_line(tmp_path):
     exported = js(ws, "export", "v1", "--format", "parquet", "--out", str(out))
     assert exported["samples"] == 18 and (out / "curate-manifest.json").exists()
     run(ws, "restore", dropped)
+    assert "Version: v2; pending changes: 1" in run(ws, "status").stdout
+    assert "quarantined" in js(ws, "status")  # status --json keeps its keys
     assert js(ws, "reset")["recorded"] == 1
 
 
