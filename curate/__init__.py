@@ -13,10 +13,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "Workspace": ("curate.api", "Workspace"),
     "CurateError": ("curate.errors", "CurateError"),
+    # augmentation (issue 5): pydantic + PyYAML only; albumentations loads on first build
+    "Policy": ("curate.augment.policy", "Policy"),
+    "load_policy": ("curate.augment.policy", "load_policy"),
 }
 
 if TYPE_CHECKING:
     from curate.api import Workspace
+    from curate.augment.policy import Policy, load_policy
     from curate.errors import CurateError
 
 
@@ -36,4 +40,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["Workspace", "CurateError", "__version__"]
+__all__ = ["Workspace", "CurateError", "Policy", "load_policy", "__version__"]

@@ -572,6 +572,79 @@ class Workspace:
         )
 
     # -- augmentation (issue 5) --------------------------------------------------------
+    def augment(
+        self,
+        policy,
+        *,
+        balance: bool = True,
+        target_per_class: int | None = None,
+        copies: int | None = None,
+        classes: list[str] | None = None,
+        workers: int | None = None,
+        dry_run: bool = False,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ):
+        """Add augmented train samples for the classes the balancing plan says need them.
+
+        ``policy`` is a :class:`curate.Policy`, a YAML/JSON path or a preset name.
+        ``balance`` tops classes up to ``target_per_class`` (default: the largest
+        class); ``copies=N`` instead makes N new samples per parent. Returns an
+        :class:`curate.augment.AugmentReport`; results are pending ``add`` changes.
+        """
+        from curate.augment.engine import AugmentRequest, run_augment
+        from curate.augment.policy import as_policy
+
+        pol = as_policy(policy)
+        request = AugmentRequest(
+            balance=balance,
+            target_per_class=target_per_class,
+            copies=copies,
+            classes=classes,
+            workers=workers,
+            dry_run=dry_run,
+        )
+        with self.writing() as cat:
+            from curate.augment.engine import split_source
+
+            # Counts come from the split the parents come from: train, or
+            # every sample while the workspace has no splits at all.
+            plan = self.balancing_plan(
+                target=target_per_class if copies is None else None, split=split_source(cat)
+            )
+            return run_augment(
+                cat, self.objects, pol, plan, request, progress=progress, cancel=cancel
+            )
+
+    def augment_preview(
+        self, policy, *, class_name: str | None = None, n: int = 16, views: int = 3
+    ):
+        """A PIL image: ``n`` train samples, each next to ``views`` augmented views."""
+        from curate.augment.policy import as_policy
+        from curate.augment.preview import workspace_preview
+
+        return workspace_preview(
+            self.catalog(), self.objects, as_policy(policy), class_name=class_name, n=n, views=views
+        )
+
+    def replay(self, sample: int | str) -> bytes:
+        """Rebuild an augmented sample (sid or sample_id) from its recipe; bytes as stored."""
+        from curate.augment.engine import replay_sample
+
+        return replay_sample(self.catalog(), self.objects, sample)
+
+    def verify_replay(self, sample: int | str):
+        """Replay ``sample`` and compare: a ReplayCheck (sid, sample_id, identical, data)."""
+        from curate.augment.engine import check_replay
+
+        return check_replay(self.catalog(), self.objects, sample)
+
+    def policies(self) -> list[dict]:
+        """Policies that made samples here: hash, name, created_at, samples."""
+        from curate.store import policies_repo
+
+        return policies_repo.list_policies(self.catalog())
+
 
     # -- synthesis (issue 6) -------------------------------------------------------------
 

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "tag": "curate.cli.versions:tag_cmd",
     "export": "curate.cli.export:export_cmd",
     # augmentation (issue 5)
+    "augment": "curate.cli.augment:augment_group",
     # synthesis (issue 6)
     # tui (issue 7)
     "tui": "curate.cli.tui:tui_cmd",

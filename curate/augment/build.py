@@ -1,0 +1,401 @@
+"""Build policies into albumentations pipelines, and check them while doing so.
+
+Everything that touches albumentations lives here (and in the modules that
+call it). albumentations is imported on first use: it costs about a second
+on its own and imports torch when torch is installed, so ``import curate``
+must never reach this module.
+
+Checks, each reported with the path of the bad field:
+
+* the transform exists in albumentations' serialization registry (close
+  names suggested otherwise) and is a 2D image transform;
+* every parameter is a parameter of that transform (close names suggested);
+* albumentations' own pydantic schema accepts the values (types, ranges,
+  ``p`` in [0, 1]);
+* the transform works on image-only data (no masks, boxes, keypoints or
+  metadata needed), by applying each step once to a small dummy image.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from curate.augment.policy import PolicyIssue, Step
+
+if TYPE_CHECKING:
+    from curate.augment.policy import Policy
+
+# albumentations checks PyPI for a newer version at import unless told not to.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+# The classes named in a policy that are not transforms in their own right.
+_NOT_STEPS = {
+    "BasicTransform",
+    "DualTransform",
+    "ImageOnlyTransform",
+    "Transform3D",
+    "NoOp3D",
+    "Compose",
+    "ReplayCompose",
+    "BboxParams",
+    "KeypointParams",
+    # Tensor conversion belongs to the training code, after the policy; it is
+    # only registered when torch happens to be imported first.
+    "ToTensorV2",
+}
+_IMAGE_KEYS = {"image", "images"}
+_DATA_WORDS = {
+    "bboxes": "bounding boxes",
+    "keypoints": "keypoints",
+    "mask": "masks",
+    "masks": "masks",
+    "volume": "3D volumes",
+    "volumes": "3D volumes",
+}
+
+
+def albumentations():
+    """The albumentations module, imported without its optional torch glue.
+
+    ``import albumentations`` also imports ``albumentations.pytorch`` (and so
+    torch, ~2-3 s) just to register ``ToTensorV2``, which a policy making
+    images never needs. Unless torch is loaded already, the import skips it;
+    ``from albumentations.pytorch import ToTensorV2`` still works afterwards.
+    """
+    module = sys.modules.get("albumentations")
+    if module is not None:
+        return module
+    if "torch" in sys.modules:
+        import albumentations as A
+
+        return A
+    sys.modules["albumentations.pytorch"] = None  # albumentations suppresses this ImportError
+    try:
+        import albumentations as A
+    finally:
+        if sys.modules.get("albumentations.pytorch", 0) is None:
+            del sys.modules["albumentations.pytorch"]
+    return A
+
+
+def registry() -> dict[str, type]:
+    """Transform and composition classes a policy may name, by their serialized name."""
+    albumentations()
+    from albumentations.core.composition import BaseCompose
+    from albumentations.core.serialization import SERIALIZABLE_REGISTRY
+    from albumentations.core.transforms_interface import BasicTransform
+
+    out = {}
+    for name, cls in SERIALIZABLE_REGISTRY.items():
+        if (
+            not isinstance(cls, type)
+            or name in _NOT_STEPS
+            or name.rsplit(".", 1)[-1].startswith("Base")
+        ):
+            continue
+        if issubclass(cls, (BasicTransform, BaseCompose)):
+            out[name] = cls
+    return out
+
+
+def _is_composition(cls: type) -> bool:
+    from albumentations.core.composition import BaseCompose
+
+    return issubclass(cls, BaseCompose)
+
+
+def _is_3d(cls: type) -> bool:
+    from albumentations.core.transforms_interface import Transform3D
+
+    return issubclass(cls, Transform3D)
+
+
+def suggest(name: str, choices: list[str], n: int = 3) -> list[str]:
+    """Close names, case-insensitively (rotate -> Rotate, GausianBlur -> GaussianBlur)."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[c] for c in close]
+
+
+def _param_names(cls: type) -> tuple[list[str], bool]:
+    """Keyword parameters of ``cls`` and whether it also takes arbitrary ones."""
+    params = inspect.signature(cls.__init__).parameters
+    names = [p for p in params if p not in ("self", "args", "kwargs")]
+    varkw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return names, varkw
+
+
+def _validation_issues(exc: BaseException, path: str) -> list[PolicyIssue]:
+    """albumentations re-raises its pydantic errors as ValueError(str(e)) from e."""
+    from pydantic import ValidationError
+
+    cause = exc.__cause__ if isinstance(exc.__cause__, ValidationError) else None
+    if cause is None:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [PolicyIssue(path=path, message=text)]
+    by_field: dict[str, list[str]] = {}
+    for err in cause.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if msg not in by_field.setdefault(field, []):
+            by_field[field].append(msg)
+    return [
+        PolicyIssue(path=f"{path}.{field}" if field else path, message="; or ".join(msgs))
+        for field, msgs in by_field.items()
+    ]
+
+
+class _Builder:
+    """Walks steps, building albumentations objects and collecting issues."""
+
+    def __init__(self, *, check_data: bool) -> None:
+        self.names = registry()
+        self.issues: list[PolicyIssue] = []
+        self.check_data = check_data
+
+    def steps(self, steps: list[Step], path: str) -> list[Any] | None:
+        built = [self.step(step, f"{path}[{i}]") for i, step in enumerate(steps)]
+        return None if any(b is None for b in built) else built
+
+    def step(self, step: Step, path: str, *, force_p: float | None = None) -> Any | None:
+        cls = self.names.get(step.transform)
+        if cls is None:
+            close = suggest(step.transform, list(self.names))
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            self.issues.append(
+                PolicyIssue(
+                    path=f"{path}.transform",
+                    message=f"unknown transform {step.transform!r}{hint}",
+                )
+            )
+            return None
+        if _is_3d(cls):
+            self.issues.append(
+                PolicyIssue(
+                    path=f"{path}.transform",
+                    message=f"{step.transform} works on 3D volumes; policies augment 2D images",
+                )
+            )
+            return None
+        composition = _is_composition(cls)
+        if composition and not step.transforms:
+            self.issues.append(
+                PolicyIssue(
+                    path=f"{path}.transforms",
+                    message=f"{step.transform} needs a non-empty list of steps under 'transforms'",
+                )
+            )
+            return None
+        if not composition and step.transforms is not None:
+            self.issues.append(
+                PolicyIssue(
+                    path=f"{path}.transforms",
+                    message=f"{step.transform} is not a composition; it takes no 'transforms'",
+                )
+            )
+            return None
+        names, varkw = _param_names(cls)
+        bad = False
+        for key in step.params:
+            if key in names or key == "strict" or varkw:
+                continue
+            close = suggest(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (it takes: {', '.join(names)})"
+            self.issues.append(
+                PolicyIssue(
+                    path=f"{path}.{key}", message=f"{step.transform} has no parameter {key!r}{hint}"
+                )
+            )
+            bad = True
+        children = None
+        if composition:
+            children = self.steps(step.transforms or [], f"{path}.transforms")
+            if children is None:
+                return None
+        if bad:
+            return None
+        kwargs = dict(step.params)
+        if force_p is not None:
+            kwargs["p"] = force_p
+        if children is not None:
+            kwargs["transforms"] = children
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                built = cls(**kwargs)
+            except (ValueError, TypeError) as exc:
+                self.issues.extend(_validation_issues(exc, path))
+                return None
+        for w in caught:
+            text = str(w.message).strip()
+            if text:
+                self.issues.append(PolicyIssue(path=path, message=text, level="warning"))
+        if not composition:
+            needs = sorted(set(getattr(built, "targets_as_params", []) or []) - _IMAGE_KEYS)
+            if needs:
+                self.issues.append(_needs_issue(path, step.transform, needs))
+                return None
+            if self.check_data and not self._dry_run(cls, kwargs, step.transform, path):
+                return None
+        return built
+
+    def _dry_run(self, cls: type, kwargs: dict[str, Any], name: str, path: str) -> bool:
+        """Apply the step once (p=1) to a dummy image: catches steps that need boxes or masks."""
+        A = albumentations()
+        image = np.full((64, 64, 3), 127, np.uint8)
+        image[16:48, 16:48] = 200
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                A.Compose([cls(**{**kwargs, "p": 1.0})], seed=0)(image=image)
+            except KeyError as exc:
+                self.issues.append(_needs_issue(path, name, [str(exc.args[0])]))
+                return False
+            except Exception as exc:
+                text = str(exc)
+                if "missing keys" in text or "requires" in text and "metadata" in text:
+                    self.issues.append(
+                        PolicyIssue(path=path, message=f"{name} needs extra inputs: {text}")
+                    )
+                    return False
+                # Anything else may depend on the data (e.g. a crop larger than
+                # the dummy): the workspace check reruns it on real images.
+        return True
+
+
+def _needs_issue(path: str, name: str, keys: list[str]) -> PolicyIssue:
+    words = sorted({_DATA_WORDS.get(k, repr(k)) for k in keys})
+    return PolicyIssue(
+        path=f"{path}.transform",
+        message=f"{name} needs {' and '.join(words)}, but policies augment image-only data",
+    )
+
+
+def check_policy(policy: Policy) -> list[PolicyIssue]:
+    """Build every pipeline of ``policy``; return its errors and warnings."""
+    builder = _Builder(check_data=True)
+    builder.steps(policy.pipeline, "pipeline")
+    for name, override in policy.classes.items():
+        builder.steps(override.pipeline, f"classes.{name}.pipeline")
+    return builder.issues
+
+
+def check_steps(steps: list[tuple[str, Step]]) -> list[PolicyIssue]:
+    """Build loose steps, each at its own path (used when the document around them is broken)."""
+    builder = _Builder(check_data=True)
+    for path, step in steps:
+        builder.step(step, path)
+    return builder.issues
+
+
+def build_transforms(steps: list[Step], path: str = "pipeline") -> list[Any]:
+    builder = _Builder(check_data=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = builder.steps(steps, path)
+    if built is None:
+        from curate.augment.policy import PolicyInvalid
+
+        raise PolicyInvalid([i for i in builder.issues if i.level == "error"])
+    return built
+
+
+def compile_steps(
+    policy: Policy, key: str = "default", *, seed: int | None = None, save_applied_params=False
+):
+    """``albumentations.Compose`` for the pipeline ``key`` ('default' or 'class:<name>')."""
+    A = albumentations()
+    steps = steps_for_key(policy, key)
+    path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
+    return A.Compose(
+        build_transforms(steps, path),
+        p=1.0,
+        seed=policy.seed if seed is None else seed,
+        save_applied_params=save_applied_params,
+    )
+
+
+def steps_for_key(policy: Policy, key: str) -> list[Step]:
+    if key == "default":
+        return policy.pipeline
+    if key.startswith("class:") and key[6:] in policy.classes:
+        return policy.classes[key[6:]].pipeline
+    from curate.errors import InvalidInput
+
+    raise InvalidInput(f"policy {policy.name!r} has no pipeline {key!r}")
+
+
+def leaf_steps(steps: list[Step], path: str) -> list[tuple[str, Step]]:
+    out = []
+    for i, step in enumerate(steps):
+        here = f"{path}[{i}]"
+        if step.transforms:
+            out += leaf_steps(step.transforms, f"{here}.transforms")
+        else:
+            out.append((here, step))
+    return out
+
+
+def check_on_image(policy: Policy, key: str, image: np.ndarray, what: str) -> list[PolicyIssue]:
+    """Apply each step of pipeline ``key`` once (p=1) to a real ``image``; report failures.
+
+    ``what`` describes the image for the message ("class '3' grayscale 8x8 images").
+    """
+    A = albumentations()
+    names = registry()
+    path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
+    issues = []
+    for here, step in leaf_steps(steps_for_key(policy, key), path):
+        cls = names[step.transform]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                A.Compose([cls(**{**step.params, "p": 1.0})], seed=0)(image=image)
+            except Exception as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                issues.append(
+                    PolicyIssue(path=here, message=f"{step.transform} fails on {what}: {text}")
+                )
+    return issues
+
+
+def apply_seeded(compose: Any, image: np.ndarray, seed: int) -> tuple[np.ndarray, list]:
+    """One augmented view of ``image``, fully determined by ``seed``.
+
+    ``Compose.set_random_seed`` resets the generators of the compose and of
+    every transform in it, so the result does not depend on what the compose
+    did before: the per-sample seed alone replays it.
+    """
+    compose.set_random_seed(seed)
+    out = compose(image=image)
+    return out["image"], out.get("applied_transforms", [])
+
+
+def jsonable(value: Any, *, max_array: int = 16) -> Any:
+    """Applied parameters as JSON: small arrays as lists, large ones summarised."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, max_array=max_array) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, max_array=max_array) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.size <= max_array:
+            return jsonable(value.tolist())
+        return {"array": list(value.shape), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def applied_params(applied: list) -> list[dict[str, Any]]:
+    return [{"transform": name, "params": jsonable(params)} for name, params in applied]

@@ -1,0 +1,699 @@
+"""Materialized augmentation: new training samples for the classes that need them.
+
+``run_augment`` turns a balancing plan into jobs (class, parent, copy
+number), runs them over CPU cores and stores the results as pending ``add``
+changes with lineage. A job's output depends only on its recipe:
+
+    seed = sample_seed(policy.seed, parent sample_id, copy, attempt)
+    pixels = Compose(policy pipeline for the class).set_random_seed(seed)(parent)
+
+so the same recipe gives the same bytes with 1 worker or 16, and
+:func:`replay_recipe` rebuilds any augmented sample on its own.
+
+Parents come from the train split only (never val or test). A workspace with
+no splits at all uses every sample and marks the new ones ``train``.
+
+Workers are processes (``fork`` where the platform has it, so they inherit
+the already imported albumentations instead of paying ~3 s each to import it
+and torch again). The main process reads parent bytes, writes finished
+results in batches (one transaction each) and polls ``cancel``; Ctrl-C or a
+cancel keeps every finished result.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from curate.augment.policy import Policy, PolicyInvalid, PolicyIssue
+from curate.augment.seeds import sample_seed
+from curate.core.balance import BalancingPlan
+from curate.core.models import ImageInfo, Model, NewSample, Origin
+from curate.core.progress import CancelFn, ProgressFn, no_progress
+from curate.errors import Cancelled, CurateError, InvalidInput, NotFound
+
+MAX_ATTEMPTS = 8  # redraws when a draw leaves the image unchanged (every step skipped)
+MAX_ROUNDS = 3  # top-up rounds when outputs were duplicates or unchanged
+WRITE_BATCH = 512  # results per catalog transaction
+GRAY_MODES = ("L", "1", "P;L", "LA")
+
+
+class AugmentRequest(Model):
+    """What to generate. Either ``balance`` (up to a per-class target) or ``copies`` per parent."""
+
+    balance: bool = Field(default=True, description="top up classes below the target")
+    target_per_class: int | None = Field(
+        default=None, ge=1, description="train samples each class should reach (default: largest)"
+    )
+    copies: int | None = Field(
+        default=None, ge=1, description="instead of balancing: this many new samples per parent"
+    )
+    classes: list[str] | None = Field(default=None, description="only these classes")
+    workers: int | None = Field(default=None, ge=1, description="processes (default: CPU cores)")
+    chunk_size: int | None = Field(default=None, ge=1, description="jobs per worker task")
+    dry_run: bool = Field(default=False, description="plan only: generate and store nothing")
+
+
+class ClassAugmentation(Model):
+    class_id: int
+    name: str
+    count: int = Field(description="samples of the class the counts come from, before")
+    parents: int = Field(description="samples it can be augmented from")
+    needed: int = Field(description="new samples the plan asked for")
+    added: int = 0
+    duplicates: int = Field(default=0, description="outputs already in the workspace")
+    unchanged: int = Field(default=0, description="draws that left the image as it was")
+    pipeline: str = Field(default="default", description="'default' or 'class:<name>'")
+    note: str | None = None
+
+
+class AugmentReport(Model):
+    policy_name: str
+    policy_hash: str
+    counts_from: str = Field(description="'train' or 'all samples' (no splits yet)")
+    new_split: str = "train"
+    target: int | None
+    classes: list[ClassAugmentation]
+    needed: int
+    added: int
+    duplicates: int
+    unchanged: int
+    workers: int
+    seconds: float
+    images_per_second: float
+    dry_run: bool = False
+    cancelled: bool = False
+
+
+# -- jobs ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Parent:
+    sid: int
+    sample_id: str
+    class_id: int
+    mode: str
+    location: tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    parent: _Parent
+    key: str
+    copy: int
+
+
+def decode_mode(mode: str) -> str:
+    """Grayscale stays one channel; everything else is augmented as RGB."""
+    return "L" if mode in GRAY_MODES else "RGB"
+
+
+def _parents(cat, *, split: str | None) -> dict[int, list[_Parent]]:
+    from curate.store import samples_repo
+
+    table = samples_repo.working_samples(cat, split=split)
+    out: dict[int, list[_Parent]] = {}
+    cols = {
+        name: table.column(name).to_pylist()
+        for name in (
+            "sid",
+            "sample_id",
+            "class_id",
+            "origin",
+            "mode",
+            "pack",
+            "pack_offset",
+            "nbytes",
+        )
+    }
+    for i in range(table.num_rows):
+        if cols["class_id"][i] is None or cols["origin"][i] == Origin.AUGMENTED.value:
+            continue  # augmenting augmented samples compounds distortions
+        out.setdefault(int(cols["class_id"][i]), []).append(
+            _Parent(
+                sid=int(cols["sid"][i]),
+                sample_id=cols["sample_id"][i],
+                class_id=int(cols["class_id"][i]),
+                mode=decode_mode(cols["mode"][i]),
+                location=(cols["pack"][i], int(cols["pack_offset"][i]), int(cols["nbytes"][i])),
+            )
+        )
+    return out
+
+
+def split_source(cat) -> str | None:
+    """The split parents come from: 'train', or None when no sample has a split yet.
+
+    Only non-augmented samples count: augmented samples made before any split
+    existed are marked train, and must not make their parents' split look set.
+    Raises when there are splits but no train split (val/test are never parents).
+    """
+    rows = cat.rows(
+        """
+        SELECT DISTINCT w.split FROM working w JOIN samples s USING (sid)
+        WHERE w.split IS NOT NULL AND s.origin <> 'augmented'
+        """
+    )
+    named = sorted(r[0] for r in rows)
+    if "train" in named:
+        return "train"
+    if named:
+        raise InvalidInput(
+            f"the workspace has splits ({', '.join(named)}) but no 'train' split; "
+            "augmentation only uses train samples as parents",
+            hint="assign a train split first",
+        )
+    return None
+
+
+def _jobs_for(
+    parents: list[_Parent], key: str, n: int, used: set[tuple[str, int]], start: int
+) -> list[_Job]:
+    """``n`` jobs cycling over ``parents``, each with the next copy number not used yet."""
+    jobs: list[_Job] = []
+    next_copy: dict[str, int] = {}
+    for k in range(n):
+        parent = parents[k % len(parents)]
+        copy = next_copy.get(parent.sample_id, 0)
+        while (parent.sample_id, copy) in used:
+            copy += 1
+        used.add((parent.sample_id, copy))
+        next_copy[parent.sample_id] = copy + 1
+        jobs.append(_Job(index=start + k, parent=parent, key=key, copy=copy))
+    return jobs
+
+
+# -- worker side ----------------------------------------------------------------------------
+_WORKER_POLICIES: dict[str, Policy] = {}
+_WORKER_PIPELINES: dict[tuple[str, str], Any] = {}
+
+
+def _init_worker() -> None:
+    # Ctrl-C goes to the whole process group; the main process decides what
+    # to keep, so workers must not die mid-chunk with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _pipeline(doc: str, key: str) -> Any:
+    from curate.augment.build import compile_steps
+
+    policy = _WORKER_POLICIES.get(doc)
+    if policy is None:
+        policy = _WORKER_POLICIES[doc] = Policy.model_validate(json.loads(doc))
+    compiled = _WORKER_PIPELINES.get((doc, key))
+    if compiled is None:
+        compiled = _WORKER_PIPELINES[(doc, key)] = compile_steps(
+            policy, key, save_applied_params=True
+        )
+    return policy, compiled
+
+
+def augment_one(
+    policy: Policy, compose: Any, image: np.ndarray, parent_id: str, copy: int
+) -> tuple[np.ndarray | None, int, int, list]:
+    """(pixels or None if every draw left the image unchanged, seed, attempt, applied)."""
+    from curate.augment.build import apply_seeded
+
+    seed, attempt, applied = 0, 0, []
+    for attempt in range(MAX_ATTEMPTS):
+        seed = sample_seed(policy.seed, parent_id, copy, attempt)
+        out, applied = apply_seeded(compose, image, seed)
+        if out.shape != image.shape or not np.array_equal(out, image):
+            return out, seed, attempt, applied
+    return None, seed, attempt, applied
+
+
+def _augment_chunk(doc: str, payload: list[tuple]) -> list[tuple]:
+    """Run jobs ``(index, parent_id, parent_bytes, decode_mode, key, copy)``; picklable results."""
+    from curate.augment.build import applied_params
+    from curate.imaging import decode, encode_png
+
+    results = []
+    for index, parent_id, data, mode, key, copy in payload:
+        try:
+            policy, compose = _pipeline(doc, key)
+            image = decode(data, mode=mode)
+            out, seed, attempt, applied = augment_one(policy, compose, image, parent_id, copy)
+            if out is None:
+                results.append((index, None, seed, attempt, None, None))
+                continue
+            png = encode_png(out)
+            shape = (
+                int(out.shape[1]),
+                int(out.shape[0]),
+                1 if out.ndim == 2 else int(out.shape[2]),
+            )
+            results.append((index, png, seed, attempt, applied_params(applied), shape))
+        except Exception as exc:  # reported by the main process with the job's context
+            results.append((index, "error", 0, 0, f"{type(exc).__name__}: {exc}", None))
+    return results
+
+
+# -- main side --------------------------------------------------------------------------------
+class _Runner:
+    """Runs chunks in-process (1 worker) or in a process pool, keeping a bounded window."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_init_worker,
+            )
+            if method == "fork":
+                self._start_forked()
+
+    def _start_forked(self) -> None:
+        """Fork every worker while OpenCV runs single-threaded, then restore the parent.
+
+        A child forked while OpenCV's pthreads pool exists inherits the pool
+        without its threads and hangs in its first OpenCV call. With the pool
+        shut down (1 thread) at fork time, children start clean and stay
+        single-threaded: one process per core.
+        """
+        import cv2
+
+        previous = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            # With fork, the executor starts all its processes on the first submit.
+            self.pool.submit(_worker_ready).result()
+        finally:
+            cv2.setNumThreads(previous)
+
+    def submit(self, doc: str, payload: list[tuple]) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(_augment_chunk, doc, payload)
+        fut: Future = Future()
+        fut.set_result(_augment_chunk(doc, payload))
+        return fut
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_overrides(policy: Policy, class_names: list[str]) -> None:
+    issues = []
+    for name in policy.classes:
+        if name not in class_names:
+            from curate.augment.build import suggest
+
+            close = suggest(name, class_names, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            issues.append(
+                PolicyIssue(
+                    path=f"classes.{name}",
+                    message=f"no class named {name!r} in the workspace{hint}",
+                )
+            )
+    if issues:
+        raise PolicyInvalid(issues, source=f"policy {policy.name}")
+
+
+def _check_on_parents(policy: Policy, objects, todo: list[tuple[ClassAugmentation, list[_Parent]]]):
+    """Each step once on a real parent of every (pipeline, image mode) used: fail before writing."""
+    from curate.augment.build import check_on_image
+    from curate.imaging import decode
+
+    issues: list[PolicyIssue] = []
+    checked: set[tuple[str, str]] = set()
+    for entry, parents in todo:
+        for parent in parents:
+            if (entry.pipeline, parent.mode) in checked:
+                continue
+            checked.add((entry.pipeline, parent.mode))
+            image = decode(objects.read(*parent.location), mode=parent.mode)
+            kind = "grayscale" if parent.mode == "L" else "RGB"
+            what = f"class {entry.name!r} {kind} {image.shape[1]}x{image.shape[0]} images"
+            issues += check_on_image(policy, entry.pipeline, image, what)
+    if issues:
+        raise PolicyInvalid(issues, source=f"policy {policy.name}")
+
+
+def plan_jobs(
+    cat, policy: Policy, plan: BalancingPlan, request: AugmentRequest
+) -> tuple[list[ClassAugmentation], dict[int, list[_Parent]], str | None]:
+    """Per-class needs and the parents to meet them; validates the request against the workspace."""
+    split = split_source(cat)
+    if plan.split != split:
+        raise CurateError(
+            f"internal: balancing plan counts {plan.split!r}, parents come from {split!r}"
+        )
+    parents = _parents(cat, split=split)
+    names = [c.name for c in plan.classes]
+    _check_overrides(policy, names)
+    selected = set(names)
+    if request.classes is not None:
+        from curate.augment.build import suggest
+
+        for name in request.classes:
+            if name not in selected:
+                close = suggest(name, names)
+                raise NotFound(
+                    f"no class named {name!r}",
+                    hint=f"did you mean {', '.join(close)}?"
+                    if close
+                    else f"classes: {', '.join(names)}",
+                )
+        selected = set(request.classes)
+    considered = [c for c in plan.classes if c.name in selected]
+    if request.copies is None and request.target_per_class is not None:
+        target = request.target_per_class
+        if request.classes is not None:
+            for c in considered:
+                if c.count > target:
+                    raise InvalidInput(
+                        f"target_per_class: {target} is below the current count of class "
+                        f"{c.name!r} ({c.count})"
+                    )
+        elif considered and all(c.count > target for c in considered):
+            smallest = min(considered, key=lambda c: c.count)
+            raise InvalidInput(
+                f"target_per_class: {target} is below the current count of every class "
+                f"(smallest: {smallest.count}, class {smallest.name!r}); nothing to generate"
+            )
+    entries = []
+    for c in plan.classes:
+        pool = parents.get(c.class_id, [])
+        if c.name not in selected:
+            needed = 0
+        elif request.copies is not None:
+            needed = request.copies * len(pool)
+        else:
+            needed = c.needed
+        key, _ = policy.pipeline_for(c.name)
+        note = None
+        if needed and not pool:
+            where = "train samples" if split else "samples"
+            note = f"no {where} to augment from"
+            needed_left = 0
+        else:
+            needed_left = needed
+        entries.append(
+            ClassAugmentation(
+                class_id=c.class_id,
+                name=c.name,
+                count=c.count,
+                parents=len(pool),
+                needed=needed_left,
+                pipeline=key,
+                note=note,
+            )
+        )
+    return entries, parents, split
+
+
+def run_augment(
+    cat,
+    objects,
+    policy: Policy,
+    plan: BalancingPlan,
+    request: AugmentRequest,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> AugmentReport:
+    """Generate, store and report; the caller holds the writer lock."""
+    from curate.store import changes_repo, policies_repo
+
+    started = time.perf_counter()
+    if request.copies is None and not request.balance:
+        raise InvalidInput("nothing to do: ask for balance=True or copies=N")
+    if request.copies is not None and request.target_per_class is not None:
+        raise InvalidInput("target_per_class and copies exclude each other")
+    entries, parents, split = plan_jobs(cat, policy, plan, request)
+    todo = [(e, parents[e.class_id]) for e in entries if e.needed > 0]
+    workers = min(request.workers or default_workers(), max(1, sum(e.needed for e, _ in todo)))
+    report = dict(
+        policy_name=policy.name,
+        policy_hash=policy.hash,
+        counts_from="train" if split else "all samples",
+        target=None if request.copies is not None else plan.target,
+        needed=sum(e.needed for e in entries),
+        workers=workers,
+        dry_run=request.dry_run,
+    )
+    if request.dry_run or not todo:
+        return AugmentReport(
+            classes=entries, added=0, duplicates=0, unchanged=0, seconds=0.0,
+            images_per_second=0.0, **report,
+        )  # fmt: skip
+    _check_on_parents(policy, objects, todo)
+    policies_repo.save_policy(cat, policy.hash, policy.name, policy.to_document())
+
+    from curate.augment.build import albumentations
+
+    doc = json.dumps(policy.to_document(), sort_keys=True)
+    by_class = {e.class_id: e for e in entries}
+    used = policies_repo.used_copies(cat, policy.hash)
+    reason = f"augmented with policy {policy.name} ({policy.short_hash})"
+    base_recipe = {
+        "kind": "augment",
+        "policy": policy.hash,
+        "policy_name": policy.name,
+        "albumentations": albumentations().__version__,
+    }
+    shortfall = {e.class_id: e.needed for e, _ in todo}
+    total = sum(shortfall.values())
+    done = 0
+    cancelled = False
+    runner = _Runner(workers)
+    try:
+        for _round in range(MAX_ROUNDS):
+            jobs: list[_Job] = []
+            for entry, pool in todo:
+                n = shortfall[entry.class_id]
+                if n > 0:
+                    jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
+            if not jobs:
+                break
+            total = max(total, done + len(jobs))
+            shortfall = dict.fromkeys(shortfall, 0)
+            chunk = request.chunk_size or max(1, min(64, -(-len(jobs) // (workers * 4))))
+            for results, chunk_jobs in _run_chunks(runner, doc, objects, jobs, chunk, workers):
+                samples = []
+                for (_, png, seed, attempt, applied, shape), job in zip(
+                    results, chunk_jobs, strict=True
+                ):
+                    entry = by_class[job.parent.class_id]
+                    if png == "error":
+                        raise CurateError(
+                            f"augmenting sample {job.parent.sample_id[:12]} (class {entry.name!r}) "
+                            f"with {job.key} failed: {applied}"
+                        )
+                    if png is None:
+                        entry_update(by_class, job, unchanged=1)
+                        shortfall[job.parent.class_id] += 1
+                        continue
+                    width, height, channels = shape
+                    recipe = {
+                        **base_recipe,
+                        "pipeline": job.key,
+                        "seed": seed,
+                        "copy": job.copy,
+                        "attempt": attempt,
+                        "decode_mode": job.parent.mode,
+                        "applied": applied,
+                    }
+                    samples.append(
+                        (
+                            job,
+                            NewSample(
+                                data=png,
+                                info=ImageInfo(
+                                    width=width,
+                                    height=height,
+                                    channels=channels,
+                                    mode="L" if channels == 1 else "RGB",
+                                    format="PNG",
+                                ),
+                                origin=Origin.AUGMENTED,
+                                parents=[job.parent.sample_id],
+                                recipe=recipe,
+                                class_id=job.parent.class_id,
+                                split="train",
+                                reason=reason,
+                            ),
+                        )
+                    )
+                _write(cat, objects, changes_repo, samples, by_class, shortfall)
+                done += len(chunk_jobs)
+                progress(done, total, f"augmenting with {policy.name}")
+                if cancel is not None and cancel():
+                    cancelled = True
+                    break
+            if cancelled or not any(shortfall.values()):
+                break
+    finally:
+        runner.close()
+    added = sum(e.added for e in by_class.values())
+    seconds = time.perf_counter() - started
+    if cancelled:
+        raise Cancelled(f"cancelled; {added} augmented samples were kept")
+    classes = [by_class[e.class_id] for e in entries]
+    return AugmentReport(
+        classes=classes,
+        added=added,
+        duplicates=sum(e.duplicates for e in classes),
+        unchanged=sum(e.unchanged for e in classes),
+        seconds=round(seconds, 3),
+        images_per_second=round(done / seconds, 1) if seconds > 0 else 0.0,
+        **report,
+    )
+
+
+def entry_update(by_class: dict[int, ClassAugmentation], job: _Job, **deltas: int) -> None:
+    """ClassAugmentation is frozen: replace it with updated counters."""
+    entry = by_class[job.parent.class_id]
+    by_class[job.parent.class_id] = entry.model_copy(
+        update={k: getattr(entry, k) + v for k, v in deltas.items()}
+    )
+
+
+def _write(cat, objects, changes_repo, samples, by_class, shortfall) -> None:
+    """Store one chunk's samples in one transaction; count new ones and duplicates."""
+    if not samples:
+        return
+    before = cat.scalar("SELECT coalesce(max(sid), -1) FROM samples")
+    sids = changes_repo.add_samples(cat, objects, [s for _, s in samples])
+    seen: set[int] = set()
+    for (job, _), sid in zip(samples, sids, strict=True):
+        if sid > before and sid not in seen:
+            entry_update(by_class, job, added=1)
+        else:
+            entry_update(by_class, job, duplicates=1)
+            shortfall[job.parent.class_id] += 1
+        seen.add(sid)
+
+
+def _run_chunks(
+    runner: _Runner, doc: str, objects, jobs: list[_Job], chunk: int, workers: int
+) -> Iterator[tuple[list[tuple], list[_Job]]]:
+    """Yield (results, jobs) per chunk, in job order, with at most 3 chunks per worker in flight."""
+    chunks = [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]
+    window: deque[tuple[Future, list[_Job]]] = deque()
+    next_chunk = 0
+
+    def submit() -> None:
+        nonlocal next_chunk
+        part = chunks[next_chunk]
+        next_chunk += 1
+        payload = [
+            (
+                j.index,
+                j.parent.sample_id,
+                objects.read(*j.parent.location),
+                j.parent.mode,
+                j.key,
+                j.copy,
+            )
+            for j in part
+        ]
+        window.append((runner.submit(doc, payload), part))
+
+    while next_chunk < len(chunks) and len(window) < 3 * workers:
+        submit()
+    while window:
+        future, part = window.popleft()
+        results = future.result()
+        if next_chunk < len(chunks):
+            submit()
+        yield results, part
+
+
+# -- replay ------------------------------------------------------------------------------------
+def replay_recipe(recipe: dict[str, Any], parent_bytes: bytes, policy: Policy) -> bytes:
+    """The PNG bytes an augmentation recipe makes from its parent's bytes."""
+    from curate.augment.build import apply_seeded, compile_steps
+    from curate.imaging import decode, encode_png
+
+    if recipe.get("kind") != "augment":
+        raise InvalidInput("not an augmentation recipe")
+    if recipe.get("policy") != policy.hash:
+        raise InvalidInput(
+            f"recipe was made by policy {str(recipe.get('policy'))[:12]}, not {policy.short_hash}"
+        )
+    compose = compile_steps(policy, recipe["pipeline"], save_applied_params=True)
+    image = decode(parent_bytes, mode=recipe["decode_mode"])
+    out, _ = apply_seeded(compose, image, int(recipe["seed"]))
+    return encode_png(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _stored_policy(document: str) -> Policy:
+    return Policy.model_validate(json.loads(document))
+
+
+class ReplayCheck(Model):
+    sid: int
+    sample_id: str
+    identical: bool = Field(description="the rebuilt bytes equal the stored bytes")
+    rebuilt_sha256: str
+    data: bytes = Field(repr=False, exclude=True, description="the rebuilt PNG bytes")
+
+
+def check_replay(cat, objects, sample: int | str) -> ReplayCheck:
+    """Replay a stored augmented sample and compare with what is stored."""
+    import hashlib
+
+    from curate.store import policies_repo
+
+    data = replay_sample(cat, objects, sample)
+    row = policies_repo.sample_lineage(cat, sample)
+    digest = hashlib.sha256(data).hexdigest()
+    return ReplayCheck(
+        sid=row["sid"],
+        sample_id=row["sample_id"],
+        identical=digest == row["sample_id"] and data == objects.read(*row["location"]),
+        rebuilt_sha256=digest,
+        data=data,
+    )
+
+
+def replay_sample(cat, objects, sample: int | str) -> bytes:
+    """Replay a stored augmented sample (by sid or sample_id) from the catalog alone."""
+    from curate.store import policies_repo
+
+    row = policies_repo.sample_lineage(cat, sample)
+    if row is None:
+        raise NotFound(f"no sample {sample!r}")
+    recipe = row["recipe"] or {}
+    if row["origin"] != Origin.AUGMENTED.value or recipe.get("kind") != "augment":
+        raise InvalidInput(
+            f"sample {sample!r} is {row['origin']}, not augmented: no recipe to replay"
+        )
+    document = policies_repo.get_policy(cat, recipe["policy"])
+    if document is None:
+        raise NotFound(f"policy {recipe['policy'][:12]} of sample {sample!r} is not stored")
+    parent = policies_repo.locations_by_sample_id(cat, row["parents"][:1])
+    if not parent:
+        raise NotFound(f"parent {row['parents'][0][:12]} of sample {sample!r} is not stored")
+    policy = _stored_policy(json.dumps(document, sort_keys=True))
+    return replay_recipe(recipe, objects.read(*parent[row["parents"][0]]), policy)

@@ -1,0 +1,314 @@
+"""`curate augment ...`: policies, previews, materialized augmentation, replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+
+POLICY_HELP = "Policy: a YAML/JSON file or a preset name (see `curate augment presets`)."
+
+
+def _workspace_option(func):
+    """`--workspace DIR` after the subcommand too (`curate augment run -w DIR ...`)."""
+
+    def remember(ctx: click.Context, _param, value):
+        if value is not None:
+            ctx.ensure_object(dict)["workspace"] = value
+        return value
+
+    return click.option(
+        "--workspace",
+        "-w",
+        type=click.Path(file_okay=False, path_type=str),
+        expose_value=False,
+        callback=remember,
+        help="Workspace folder (default: the nearest one at or above the current folder).",
+    )(func)
+
+
+def _load(policy: str):
+    from curate.augment.policy import load_policy
+
+    return load_policy(policy)
+
+
+@click.group("augment")
+def augment_group() -> None:
+    """Augmentation policies: validate, preview, materialize, replay.
+
+    A policy is a short YAML list of albumentations transforms:
+
+    \b
+      name: light
+      seed: 1
+      pipeline:
+        - {transform: Rotate, limit: 10, p: 1.0}
+        - {transform: RandomBrightnessContrast, p: 0.5}
+
+    Use it materialized (`curate augment run --policy FILE --balance`) or
+    online in a DataLoader (`version.to_torch("train", transform=policy)`).
+    """
+
+
+@augment_group.command("presets")
+@json_option
+def presets_cmd(as_json: bool) -> None:
+    """List the policy presets (curate's own and any installed plugin's)."""
+    from curate.augment.policy import list_presets, load_preset
+
+    rows = []
+    for info in list_presets():
+        policy = load_preset(info.name)
+        rows.append(
+            {
+                "name": info.name,
+                "description": policy.description,
+                "hash": policy.hash,
+                "steps": len(policy.pipeline),
+                "distribution": info.distribution,
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['hash'][:12]}  {row['description']}")
+
+
+@augment_group.command("validate")
+@click.argument("policy")
+@json_option
+def validate_cmd(policy: str, as_json: bool) -> None:
+    """Check a policy file: every error with the path of its field.
+
+    Builds the pipeline, so albumentations' own parameter checks run. Exit
+    code 2 when the policy is invalid.
+    """
+    from curate.augment.policy import PolicyInvalid
+
+    try:
+        loaded = _load(policy)
+    except PolicyInvalid as exc:
+        if as_json:
+            emit_json({"valid": False, "issues": [i.model_dump() for i in exc.issues]})
+        else:
+            for issue in exc.issues:
+                click.echo(f"{issue.level}: {issue}", err=True)
+        raise SystemExit(2) from None
+    if as_json:
+        emit_json(
+            {
+                "valid": True,
+                "name": loaded.name,
+                "hash": loaded.hash,
+                "issues": [i.model_dump() for i in loaded.warnings],
+            }
+        )
+        return
+    for issue in loaded.warnings:
+        click.echo(f"warning: {issue}", err=True)
+    click.echo(f"{policy}: valid policy {loaded.name!r} ({loaded.short_hash})")
+
+
+@augment_group.command("show")
+@click.argument("policy")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json", "albumentations"]),
+    default="yaml",
+    show_default=True,
+    help="albumentations: the pipeline as `A.to_dict` writes it (load with `A.from_dict`).",
+)
+@click.option(
+    "--class", "class_name", default=None, help="With albumentations: that class's pipeline."
+)
+def show_cmd(policy: str, fmt: str, class_name: str | None) -> None:
+    """Print a policy (a preset or a file) in canonical form; its hash goes to stderr."""
+    import json
+
+    loaded = _load(policy)
+    if fmt == "yaml":
+        click.echo(loaded.to_yaml(), nl=False)
+    elif fmt == "json":
+        click.echo(loaded.to_json())
+    else:
+        click.echo(json.dumps(loaded.to_albumentations(class_name), indent=2))
+    click.echo(f"hash: {loaded.hash}", err=True)
+
+
+@augment_group.command("preview")
+@click.option("--policy", "-p", "policy", required=True, help=POLICY_HELP)
+@click.option("--class", "class_name", default=None, help="Only samples of this class.")
+@click.option(
+    "-n", "count", type=click.IntRange(min=1), default=16, show_default=True, help="Samples."
+)
+@click.option(
+    "--views", type=click.IntRange(min=1, max=16), default=3, show_default=True,
+    help="Augmented views per sample.",
+)  # fmt: skip
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="PNG file to write.",
+)  # fmt: skip
+@_workspace_option
+@json_option
+@click.pass_context
+def preview_cmd(
+    ctx: click.Context,
+    policy: str,
+    class_name: str | None,
+    count: int,
+    views: int,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Write a grid: train samples (framed) each followed by augmented views.
+
+    The views use the seeds `curate augment run` uses for the same samples,
+    so the grid shows what materializing will add.
+    """
+    loaded = _load(policy)
+    with open_workspace(ctx) as ws:
+        grid = ws.augment_preview(loaded, class_name=class_name, n=count, views=views)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    grid.save(tmp, format="PNG")
+    tmp.replace(out)
+    if as_json:
+        emit_json(
+            {"out": str(out), "width": grid.width, "height": grid.height, "policy": loaded.hash}
+        )
+        return
+    click.echo(
+        f"Wrote {out} ({grid.width}x{grid.height}) for policy {loaded.name} ({loaded.short_hash})"
+    )
+
+
+@augment_group.command("run")
+@click.option("--policy", "-p", "policy", required=True, help=POLICY_HELP)
+@click.option(
+    "--balance/--no-balance",
+    default=True,
+    show_default=True,
+    help="Top up every class below the target (from the balancing plan).",
+)
+@click.option(
+    "--target-per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train samples each class should reach (default: the largest class).",
+)
+@click.option(
+    "--copies",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Instead of balancing: this many new samples per train sample.",
+)
+@click.option("--class", "classes", multiple=True, help="Only this class (repeatable).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the CPU cores this process may use).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be generated; store nothing.")
+@_workspace_option
+@json_option
+@click.pass_context
+def run_cmd(
+    ctx: click.Context,
+    policy: str,
+    balance: bool,
+    target_per_class: int | None,
+    copies: int | None,
+    classes: tuple[str, ...],
+    workers: int | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Generate augmented train samples for the classes that need them.
+
+    Parents come from the train split only (never val or test); a workspace
+    without splits uses all samples and puts the new ones in train. Results
+    are pending `add` changes with lineage (parent, policy hash, seed,
+    applied parameters); `curate augment replay` rebuilds any of them bit
+    for bit. Ctrl-C keeps every finished sample; run again to continue.
+    """
+    loaded = _load(policy)
+    with open_workspace(ctx) as ws, progress_bar("augmenting", enabled=not dry_run) as progress:
+        report = ws.augment(
+            loaded,
+            balance=balance,
+            target_per_class=target_per_class,
+            copies=copies,
+            classes=list(classes) or None,
+            workers=workers,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    if as_json:
+        emit_json(report)
+        return
+    from rich.table import Table
+
+    console = stderr_console()
+    console.file = click.get_text_stream("stdout")
+    title = (
+        f"Policy {report.policy_name} ({report.policy_hash[:12]}), counts from {report.counts_from}"
+        + (f", target {report.target}" if report.target is not None else "")
+    )
+    table = Table(title=title)
+    for col in ("class", "count", "parents", "needed", "added", "duplicates", "unchanged", "note"):
+        table.add_column(col, justify="left" if col in ("class", "note") else "right")
+    for c in report.classes:
+        if c.needed or c.added or c.note:
+            table.add_row(
+                c.name, str(c.count), str(c.parents), str(c.needed), str(c.added),
+                str(c.duplicates), str(c.unchanged), c.note or "",
+            )  # fmt: skip
+    console.print(table)
+    if report.dry_run:
+        console.print(f"Dry run: {report.needed} samples would be generated; nothing stored.")
+        return
+    console.print(
+        f"Added {report.added} augmented samples as pending changes in {report.seconds:.1f}s "
+        f"({report.images_per_second:.0f} images/s, {report.workers} workers)."
+    )
+    if report.counts_from == "all samples":
+        console.print(
+            "The workspace has no splits yet: all samples were parents; new ones are in train."
+        )
+
+
+@augment_group.command("replay")
+@click.argument("sample")
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the bytes here."
+)
+@_workspace_option
+@json_option
+@click.pass_context
+def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool) -> None:
+    """Rebuild an augmented SAMPLE (sid or sample id) from its recipe and compare.
+
+    Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
+    after an albumentations or Pillow upgrade).
+    """
+    key: int | str = int(sample) if sample.isdigit() else sample
+    with open_workspace(ctx) as ws:
+        check = ws.verify_replay(key)
+    if out is not None:
+        out.write_bytes(check.data)
+    if as_json:
+        emit_json(check)
+    else:
+        verdict = "identical to" if check.identical else "DIFFERENT from"
+        click.echo(
+            f"Replayed sample {check.sid} ({check.sample_id[:12]}): {verdict} the stored bytes"
+        )
+    if not check.identical:
+        raise SystemExit(1)

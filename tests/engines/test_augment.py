@@ -1,0 +1,320 @@
+"""Materialized augmentation: balancing, lineage, replay, workers, idempotence, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from curate.augment.policy import Policy, PolicyInvalid
+from curate.errors import Cancelled, InvalidInput, NotFound
+
+SHORT = {
+    "name": "short",
+    "seed": 1,
+    "pipeline": [
+        {"transform": "Rotate", "limit": 10, "p": 1.0},
+        {"transform": "RandomBrightnessContrast", "p": 0.5},
+    ],
+}
+TRAIN = {"a": 12, "b": 4, "c": 2}
+
+
+def _digit_like(rng: np.random.Generator, size: int, channels: int) -> np.ndarray:
+    """A bright blob on a dark background: rotations change it (unlike flat noise)."""
+    img = np.zeros((size, size), np.uint8)
+    y, x = rng.integers(2, size - 6, 2)
+    img[y : y + 5, x : x + 3] = rng.integers(150, 255)
+    img = np.clip(img.astype(int) + rng.integers(0, 40, img.shape), 0, 255).astype(np.uint8)
+    return img if channels == 1 else np.stack([img, img // 2, 255 - img], axis=-1)
+
+
+def make_folder(root: Path, *, channels: int = 1, size: int = 12, splits: bool = True) -> Path:
+    rng = np.random.default_rng(7)
+    layout = {"train": TRAIN, "val": {"a": 2, "b": 2, "c": 2}, "test": {"a": 2, "b": 1, "c": 1}}
+    if not splits:
+        layout = {"": TRAIN}
+    for split, counts in layout.items():
+        for cls, n in counts.items():
+            for i in range(n):
+                path = root / split / cls / f"{i}.png" if split else root / cls / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(_digit_like(rng, size, channels)).save(path)
+    return root
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    from curate.api import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(make_folder(tmp_path / "data"))
+    yield ws
+    ws.close()
+
+
+def _augmented(ws):
+    return ws.samples(origins=["augmented"])
+
+
+def _train_counts(ws) -> dict[str, int]:
+    table = ws.samples(split="train")
+    labels = table.column("label").to_pylist()
+    return {c: labels.count(c) for c in sorted(set(labels))}
+
+
+def test_balance_tops_every_class_up_with_lineage(ws):
+    policy = Policy(**SHORT)
+    report = ws.augment(policy, target_per_class=12, workers=1)
+    assert report.counts_from == "train"
+    assert {c.name: c.needed for c in report.classes} == {"a": 0, "b": 8, "c": 10}
+    assert report.added == 18 and report.duplicates == 0
+    assert _train_counts(ws) == {"a": 12, "b": 12, "c": 12}
+    # val and test untouched
+    assert ws.samples(split="val").num_rows == 6 and ws.samples(split="test").num_rows == 4
+
+    aug = _augmented(ws)
+    assert set(aug.column("split").to_pylist()) == {"train"}
+    parents_by_id = {
+        r["sample_id"]: r for r in ws.samples(split="train", origins=["original"]).to_pylist()
+    }
+    for row in aug.to_pylist():
+        recipe = json.loads(row["recipe"])
+        assert recipe["policy"] == policy.hash and recipe["kind"] == "augment"
+        assert isinstance(recipe["seed"], int) and recipe["applied"]
+        assert recipe["applied"][0]["transform"] == "Rotate"
+        matrix = recipe["applied"][0]["params"]["matrix"]  # the rotation actually applied
+        assert abs(np.degrees(np.arctan2(matrix[1][0], matrix[0][0]))) <= 10 + 1e-6
+        (parent,) = row["parents"]
+        assert parent in parents_by_id, "parent must be a train original"
+        assert parents_by_id[parent]["label"] == row["label"]
+    # The policy document is stored under its hash.
+    assert [p["hash"] for p in ws.policies()] == [policy.hash]
+
+
+def test_replay_is_bit_for_bit(ws):
+    ws.augment(Policy(**SHORT), target_per_class=12, workers=1)
+    sids = _augmented(ws).column("sid").to_pylist()
+    for sid in sids[:6]:
+        data = ws.replay(sid)
+        assert data == ws.read_bytes(sid)
+        assert hashlib.sha256(data).hexdigest() == ws.verify_replay(sid).sample_id
+    assert ws.verify_replay(sids[-1]).identical
+    with pytest.raises(InvalidInput, match="not augmented"):
+        ws.replay(0)
+
+
+def test_results_do_not_depend_on_worker_count(tmp_path: Path):
+    from curate.api import Workspace
+
+    data = make_folder(tmp_path / "data")
+    ids = []
+    for workers in (1, 2):
+        with Workspace.init(tmp_path / f"ws{workers}") as ws:
+            ws.ingest(data)
+            report = ws.augment(Policy(**SHORT), target_per_class=12, workers=workers)
+            assert report.workers == workers
+            ids.append(sorted(_augmented(ws).column("sample_id").to_pylist()))
+    assert len(ids[0]) == 18 and ids[0] == ids[1]
+
+
+def test_rerun_is_idempotent_and_a_higher_target_continues(ws):
+    policy = Policy(**SHORT)
+    ws.augment(policy, target_per_class=8, workers=1)
+    first = set(_augmented(ws).column("sample_id").to_pylist())
+    again = ws.augment(policy, target_per_class=8, workers=1)
+    assert again.added == 0 and again.needed == 0
+    more = ws.augment(policy, target_per_class=12, workers=1)
+    assert more.added == 8
+    after = set(_augmented(ws).column("sample_id").to_pylist())
+    assert first < after and len(after) == len(first) + 8
+    copies = sorted(json.loads(r)["copy"] for r in _augmented(ws).column("recipe").to_pylist())
+    assert max(copies) >= 1, "later copies of the same parent get new copy numbers"
+
+
+def test_a_dropped_augmented_sample_is_not_made_again(ws):
+    policy = Policy(**SHORT)
+    ws.augment(policy, target_per_class=12, workers=1)
+    victim = _augmented(ws).to_pylist()[0]
+    ws.drop([victim["sid"]])
+    report = ws.augment(policy, target_per_class=12, workers=1)
+    assert report.added == 1
+    live = set(_augmented(ws).column("sample_id").to_pylist())
+    assert victim["sample_id"] not in live and len(live) == 18
+
+
+def test_copies_mode_and_class_filter(ws):
+    report = ws.augment(Policy(**SHORT), balance=False, copies=2, classes=["c"], workers=1)
+    assert report.added == 4
+    assert _train_counts(ws) == {"a": 12, "b": 4, "c": 6}
+
+
+def test_no_splits_uses_all_samples_and_marks_train(tmp_path: Path):
+    from curate.api import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", splits=False))
+        report = ws.augment(Policy(**SHORT), workers=1)
+        assert report.counts_from == "all samples" and report.target == 12
+        assert report.added == 18
+        assert set(_augmented(ws).column("split").to_pylist()) == {"train"}
+        # the originals still have no split; counting all samples, every class is at 12
+        assert ws.augment(Policy(**SHORT), workers=1).added == 0
+
+
+def test_never_uses_val_or_test_as_parents(tmp_path: Path):
+    from curate.api import Workspace
+
+    root = make_folder(tmp_path / "data")
+    for cls in TRAIN:  # no train split at all: only val/test remain
+        for f in (root / "train" / cls).iterdir():
+            f.unlink()
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(root)
+        with pytest.raises(InvalidInput, match="no 'train' split"):
+            ws.augment(Policy(**SHORT), workers=1)
+        assert _augmented(ws).num_rows == 0
+
+
+def test_class_overrides_pick_their_pipeline(ws):
+    policy = Policy(
+        **{
+            **SHORT,
+            "classes": {"c": {"pipeline": [{"transform": "VerticalFlip", "p": 1.0}]}},
+        }
+    )
+    ws.augment(policy, target_per_class=12, workers=1)
+    for row in _augmented(ws).to_pylist():
+        recipe = json.loads(row["recipe"])
+        names = [a["transform"] for a in recipe["applied"]]
+        if row["label"] == "c":
+            assert recipe["pipeline"] == "class:c" and names == ["VerticalFlip"]
+        else:
+            assert recipe["pipeline"] == "default" and "VerticalFlip" not in names
+    c_rows = [r for r in _augmented(ws).to_pylist() if r["label"] == "c"]
+    assert all(ws.replay(r["sid"]) == ws.read_bytes(r["sid"]) for r in c_rows)
+
+
+def test_bad_requests_write_nothing(ws):
+    policy = Policy(**SHORT)
+    before = ws.samples().num_rows
+    with pytest.raises(
+        InvalidInput, match="target_per_class: 1 is below the current count of every"
+    ):
+        ws.augment(policy, target_per_class=1)
+    with pytest.raises(InvalidInput, match="below the current count of class 'a'"):
+        ws.augment(policy, target_per_class=5, classes=["a", "b"])
+    with pytest.raises(NotFound, match="no class named 'z'"):
+        ws.augment(policy, classes=["z"])
+    unknown_class = Policy(**{**SHORT, "classes": {"bb": {"pipeline": [{"transform": "Blur"}]}}})
+    with pytest.raises(PolicyInvalid, match=r"classes\.bb: no class named 'bb'.*did you mean b"):
+        ws.augment(unknown_class)
+    rgb_only = Policy(name="rgb", pipeline=[{"transform": "ISONoise", "p": 1.0}])
+    with pytest.raises(PolicyInvalid, match=r"pipeline\[0\]: ISONoise fails on class .* grayscale"):
+        ws.augment(rgb_only)
+    assert ws.samples().num_rows == before
+    assert ws.policies() == []
+
+
+def test_dry_run_plans_only(ws):
+    report = ws.augment(Policy(**SHORT), dry_run=True)
+    assert report.dry_run and report.needed == 18 and report.added == 0
+    assert _augmented(ws).num_rows == 0
+
+
+def test_cancel_keeps_finished_work(ws):
+    policy = Policy(**SHORT)
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 2  # after the second chunk
+
+    with pytest.raises(Cancelled, match="were kept"):
+        from curate.augment.engine import AugmentRequest, run_augment
+
+        with ws.writing() as cat:
+            plan = ws.balancing_plan(target=12)
+            run_augment(
+                cat,
+                ws.objects,
+                policy,
+                plan,
+                AugmentRequest(target_per_class=12, workers=1, chunk_size=3),
+                cancel=cancel,
+            )
+    kept = _augmented(ws).num_rows
+    assert kept == 6
+    report = ws.augment(policy, target_per_class=12, workers=1)
+    assert report.added == 12 and _train_counts(ws) == {"a": 12, "b": 12, "c": 12}
+
+
+def test_ctrl_c_in_the_middle_keeps_finished_chunks(ws):
+    policy = Policy(**SHORT)
+    seen = []
+
+    def progress(done, total, message=""):
+        seen.append(done)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main process
+
+    from curate.augment.engine import AugmentRequest, run_augment
+
+    with pytest.raises(KeyboardInterrupt), ws.writing() as cat:
+        run_augment(
+            cat,
+            ws.objects,
+            policy,
+            ws.balancing_plan(target=12),
+            AugmentRequest(target_per_class=12, workers=2, chunk_size=3),
+            progress=progress,
+        )
+    assert _augmented(ws).num_rows == 6
+    assert all(ws.replay(s) == ws.read_bytes(s) for s in _augmented(ws).column("sid").to_pylist())
+
+
+def test_rgb_images_stay_rgb(tmp_path: Path):
+    from curate.api import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", channels=3, size=16))
+        ws.augment("medium", target_per_class=6, workers=2)
+        aug = _augmented(ws)
+        assert aug.num_rows == 6
+        assert set(aug.column("mode").to_pylist()) == {"RGB"}
+        sid = aug.column("sid")[0].as_py()
+        assert ws.replay(sid) == ws.read_bytes(sid)
+
+
+def test_preview_grid_from_workspace(ws):
+    img = ws.augment_preview("light", n=5, views=2)
+    assert img.mode == "RGB" and img.width > img.height
+    only_c = ws.augment_preview("light", class_name="c", n=16, views=1)
+    assert only_c.height < img.height or only_c.width < img.width  # 2 samples, not 5
+    with pytest.raises(NotFound, match="no class named 'cc'"):
+        ws.augment_preview("light", class_name="cc")
+
+
+def test_preview_views_match_materialized_copies(ws):
+    """Copy 0 of a parent is the first augmented view the preview draws for it."""
+    from curate.augment.build import apply_seeded, compile_steps
+    from curate.augment.seeds import sample_seed
+    from curate.imaging import decode, encode_png
+
+    policy = Policy(**SHORT)
+    ws.augment(policy, balance=False, copies=1, classes=["c"], workers=1)
+    row = next(r for r in _augmented(ws).to_pylist() if json.loads(r["recipe"])["copy"] == 0)
+    recipe = json.loads(row["recipe"])
+    parent = next(
+        r for r in ws.samples(split="train").to_pylist() if r["sample_id"] == row["parents"][0]
+    )
+    image = decode(ws.read_bytes(parent["sid"]), mode="L")
+    view, _ = apply_seeded(
+        compile_steps(policy, "default"), image, sample_seed(policy.seed, parent["sample_id"], 0)
+    )
+    assert recipe["attempt"] == 0  # Rotate(p=1) always changes the blob
+    assert encode_png(view) == ws.read_bytes(row["sid"])
