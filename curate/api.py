@@ -508,8 +508,16 @@ class Workspace:
 
         parsed, split_names = parse_ratios(ratios, names)
         with self.writing() as cat:
+            # The scan's duplicate groups (issue 3) when its API is there, else its findings.
+            groups = self.duplicate_groups() if hasattr(self, "duplicate_groups") else None
             return apply_split(
-                cat, ratios=parsed, names=split_names, seed=seed, resplit=resplit, dry_run=dry_run
+                cat,
+                ratios=parsed,
+                names=split_names,
+                seed=seed,
+                resplit=resplit,
+                dry_run=dry_run,
+                groups=groups,
             )
 
     def commit(self, message: str | None = None, *, allow_empty: bool = False):

@@ -246,7 +246,11 @@ def reset(cat: Catalog, sids: list[int] | None = None) -> int:
 
 # -- findings (written by scans) -------------------------------------------------------------
 def latest_run_with(cat: Catalog, kinds: list[str]) -> int | None:
-    value = cat.scalar("SELECT max(run_id) FROM findings WHERE list_contains(?, kind)", [kinds])
+    value = cat.scalar(
+        "SELECT max(run_id) FROM findings WHERE list_contains(?, kind) "
+        "AND run_id IN (SELECT run_id FROM scan_runs WHERE status = 'done')",
+        [kinds],
+    )
     return None if value is None else int(value)
 
 

@@ -212,10 +212,16 @@ def apply_split(
     seed: int = 0,
     resplit: bool = False,
     dry_run: bool = False,
+    groups: list[list[int]] | None = None,
 ) -> SplitReport:
-    """Plan a split of the working state and record the moves as pending changes."""
+    """Plan a split of the working state and record the moves as pending changes.
+
+    ``groups``: sids that must share a split (the scan's duplicate groups);
+    default: read from the latest scan's duplicate findings.
+    """
     table = worktree_repo.split_inputs(cat)
-    groups = worktree_repo.duplicate_groups(cat)
+    if groups is None:
+        groups = worktree_repo.duplicate_groups(cat)
     cols = table.to_pydict()
     plan = plan_split(
         cols["sid"],
