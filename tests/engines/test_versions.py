@@ -246,3 +246,47 @@ def test_new_ingests_and_added_samples_enter_the_next_version(tmp_path):
     assert v2.stats.changes == {"add": 1}
     assert ws.status().samples == 11  # the working state now rests on v2
     ws.close()
+
+
+def test_incremental_hash_and_stats_match_a_full_recount(tmp_path):
+    """Commits update hash and stats from the touched rows only; check them from scratch."""
+    import random
+
+    from curate.store import versions_repo
+
+    rng = random.Random(7)
+    ws = make_ws(tmp_path, per_class=8)
+    ws.commit("base")
+    for round_ in range(6):
+        live = ids(ws)
+        dropped = sorted(
+            set(ws.catalog().rows("SELECT sample_id FROM samples")[i][0] for i in range(24))
+            - set(live)
+        )
+        for _ in range(4):
+            ws.relabel(rng.choice(live), rng.choice(CLASSES))
+        ws.drop(rng.sample(live, 2))
+        if dropped:
+            ws.restore(dropped[:2])
+        if round_ % 2:
+            ws.split("0.5,0.3,0.2", seed=round_, resplit=True)
+        if round_ == 3:
+            ws.ingest(make_folder(tmp_path / f"more{round_}", 1, seed0=700, classes=("eel",)))
+            ws.add_samples([derived_sample(ws, live[0], "dog", seed=round_)])
+        expected = working(ws)
+        try:
+            v = ws.commit(f"round {round_}").version
+        except InvalidInput:
+            continue  # the random edits cancelled out
+        assert members(ws, v.name) == expected
+        cat = ws.catalog()
+        assert versions_repo.verify_hash(cat, v.version_id)
+        assert v.hash == versions_repo.content_hash(cat, None)  # = the working state's
+        recount: dict[str, dict[str, int]] = {}
+        for _, label, split in expected:
+            recount.setdefault(label, {}).setdefault(split or "-", 0)
+            recount[label][split or "-"] += 1
+        assert v.stats.classes == recount
+        assert v.stats.samples == len(expected)
+    assert len(ws.log()) >= 5
+    ws.close()
