@@ -655,6 +655,30 @@ class Workspace:
 
 
     # -- synthesis (issue 6) -------------------------------------------------------------
+    def synthesize(
+        self,
+        request=None,
+        /,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+        **fields,
+    ):
+        """Generate samples for rare classes, gate them, admit survivors as pending adds.
+
+        Pass a :class:`curate.synthesize.SynthRequest` or its fields
+        (``generator="gan", classes=["5"], n=100, ...``). Returns a
+        :class:`curate.synthesize.SynthResult`; cancelling keeps what was admitted.
+        """
+        from curate.plugins.registry import parse_params
+        from curate.synthesize import SynthRequest, run_synthesis
+
+        if request is None:
+            request = parse_params(SynthRequest, fields)
+        elif fields:
+            raise InvalidInput("pass either a SynthRequest or its fields, not both")
+        return run_synthesis(self, request, progress=progress, cancel=cancel)
+
 
     # -- internals ------------------------------------------------------------------------
     def read_bytes(self, sid: int) -> bytes:

@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     # augmentation (issue 5)
     "augment": "curate.cli.augment:augment_group",
     # synthesis (issue 6)
+    "synth": "curate.cli.synth:synth_cmd",
+    "generators": "curate.cli.synth:generators_cmd",
     # tui (issue 7)
     "tui": "curate.cli.tui:tui_cmd",
 }
