@@ -156,7 +156,9 @@ class ThumbnailStrip(Horizontal):
     ThumbnailStrip { height: auto; width: 1fr; }
     """
 
-    items: reactive[list[tuple[np.ndarray, str]]] = reactive(list, recompose=True)
+    items: reactive[list[tuple[np.ndarray, str]]] = reactive(
+        list, recompose=True, always_update=True
+    )
 
     def compose(self) -> ComposeResult:
         for image, caption in self.items:
@@ -171,7 +173,9 @@ class ThumbnailGrid(Widget):
     ThumbnailGrid Thumbnail { margin: 0; }
     """
 
-    items: reactive[list[tuple[np.ndarray, str]]] = reactive(list, recompose=True)
+    items: reactive[list[tuple[np.ndarray, str]]] = reactive(
+        list, recompose=True, always_update=True
+    )
 
     def compose(self) -> ComposeResult:
         for image, caption in self.items:

@@ -1,0 +1,96 @@
+"""A workspace built from sample_data/digits, scanned once per session.
+
+Read-only tests share it; tests that write get a copy (a folder copy: the
+catalog and packs are small). Times that would change from run to run (the
+commit time of v1) are pinned, so snapshots are byte-for-byte stable.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_DIGITS
+
+pytest.importorskip("textual")
+
+PINNED_TIME = "2026-11-22 12:00:00"
+SIZE = (100, 32)
+SMALL = (80, 24)
+
+
+@pytest.fixture(scope="session")
+def digits_template(tmp_path_factory) -> Path:
+    """digits: ingested, split (seed 0), committed as v1 "baseline", scanned (pixels, 2 folds)."""
+    from curate.api import Workspace
+
+    root = tmp_path_factory.mktemp("tui") / "digits"
+    ws = Workspace.init(root)
+    try:
+        ws.ingest(SAMPLE_DIGITS)
+        ws.split("0.8,0.1,0.1", seed=0)
+        ws.commit("baseline")
+        ws.scan("pixels", folds=2, seed=0)
+        with ws.writing() as cat:
+            cat.rows("UPDATE versions SET created_at = ?::TIMESTAMP", [PINNED_TIME])
+    finally:
+        ws.close()
+    return root
+
+
+@pytest.fixture
+def digits_ws(digits_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the template (same folder name, so screens show "digits")."""
+    dest = tmp_path / "copy" / "digits"
+    shutil.copytree(digits_template, dest)
+    return dest
+
+
+async def settle(app, pilot, rounds: int = 4) -> None:
+    """Let requests reach the app, workers finish and their answers render."""
+    for _ in range(rounds):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def message_names(messages: list) -> list[str]:
+    return [type(m).__name__ for m in messages]
+
+
+@pytest.fixture
+def make_app() -> Callable:
+    """``make_app(path)`` -> (app, messages): a CurateApp and the list its messages go to."""
+
+    def make(path: Path):
+        from curate.tui.app import CurateApp
+
+        return CurateApp(path)
+
+    return make
+
+
+def drive(fn):
+    """Run an ``async def`` test body with asyncio (no async pytest plugin needed)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
+    """Pause until ``condition()`` holds (a thread worker may outlive its cancelled task)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+    await pilot.pause()

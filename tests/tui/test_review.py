@@ -1,0 +1,181 @@
+"""Review screen: decisions go through the working-changes API and show in `curate changes`."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from curate.api import Workspace
+from curate.tui import messages as m
+from curate.tui.app import CurateApp
+from curate.tui.screens.dialogs import ClassPicker
+from curate.tui.screens.review import ReviewScreen
+from curate.tui.widgets.image import PixelImage, ThumbnailStrip
+from tests.tui.conftest import SIZE, drive, settle
+
+
+def _of(messages, cls):
+    """Messages of ``cls``, once each (a bubbling message is seen by several pumps)."""
+    return list({id(x): x for x in messages if isinstance(x, cls)}.values())
+
+
+def _pending(path):
+    with Workspace.open(path) as ws:
+        return [
+            (c.op, c.sample_id, c.from_label, c.label, c.split, c.label_source, c.reason)
+            for c in ws.changes()
+        ]
+
+
+async def _open_review(app, pilot):
+    await settle(app, pilot)
+    await pilot.press("2")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ReviewScreen)
+    return screen
+
+
+@drive
+async def test_findings_and_preview_match_the_api(digits_ws):
+    with Workspace.open(digits_ws) as ws:
+        expected = ws.findings(limit=2000)
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        screen = await _open_review(app, pilot)
+        assert [f.sid for f in screen.findings] == [f.sid for f in expected]
+        assert len(_of(seen, m.FindingsLoaded)) >= 1
+        # The first (most suspicious) finding is previewed with its neighbours.
+        decoded = _of(seen, m.PreviewDecoded)[-1]
+        assert decoded.sid == expected[0].sid
+        assert screen.query_one(PixelImage).image is decoded.image
+        neighbours = [n["sid"] for n in expected[0].details["neighbours"]][:4]
+        assert [sid for sid, _ in decoded.neighbours] == neighbours
+        assert len(screen.query_one(ThumbnailStrip).items) == len(neighbours)
+        # Filter by kind: a new request, and only outliers listed.
+        screen.query_one("#kind-filter").value = "outlier"
+        await settle(app, pilot)
+        assert _of(seen, m.FindingsRequested)[-1].kind == "outlier"
+        assert {f.kind.value for f in screen.findings} <= {"outlier"}
+        assert len(screen.findings) == len([f for f in expected if f.kind.value == "outlier"])
+
+
+@drive
+async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits_ws):
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        screen = await _open_review(app, pilot)
+        first, second, third = screen.findings[:3]
+        assert first.suggested_label and first.suggested_label != first.given_label
+
+        await pilot.press("a")  # accept the suggestion of the first
+        await settle(app, pilot)
+        recorded = _of(seen, m.ChangeRecorded)[-1]
+        assert recorded.decision.action == "accept" and recorded.report.recorded == 1
+        assert screen.selected.sid == second.sid  # moved on
+
+        await pilot.press("d")  # drop the second
+        await settle(app, pilot)
+        await pilot.press("k")  # keep the third: nothing recorded
+        await settle(app, pilot)
+        assert screen.status[third.sid] == "kept"
+
+    # The app released the workspace: read the catalog as `curate changes` does.
+    pending = _pending(digits_ws)
+    assert [(op, sid) for op, sid, *_ in pending] == [
+        ("relabel", first.sample_id),
+        ("drop", second.sample_id),
+    ]
+    assert pending[0][2:4] == (first.given_label, first.suggested_label)
+
+    # Undo twice in a new session is not possible (the stack is per session), so
+    # undo within one: drop -> restore, accept -> relabel back.
+    seen.clear()
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        screen = await _open_review(app, pilot)
+        target = screen.selected
+        await pilot.press("d")
+        await settle(app, pilot)
+        await pilot.press("u")
+        await settle(app, pilot)
+        undo = _of(seen, m.ChangeRecorded)[-1]
+        assert undo.decision.action == "restore" and undo.decision.undo_of.action == "drop"
+        assert screen.selected.sid == target.sid  # undo goes back to the sample
+        await pilot.press("u")
+        await settle(app, pilot)
+    with Workspace.open(digits_ws) as ws:
+        live = set(ws.samples().column("sample_id").to_pylist())
+    assert target.sample_id in live  # restored
+    ops = [(op, sid) for op, sid, *_ in _pending(digits_ws)][-2:]
+    assert ops == [("drop", target.sample_id), ("restore", target.sample_id)]
+
+
+@drive
+async def test_relabel_with_the_class_picker(digits_ws):
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        f = screen.selected
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ClassPicker)
+        target = "3" if f.current_label != "3" else "4"
+        picker = app.screen.query_one("#class-options")
+        picker.highlighted = app.screen.class_names.index(target)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is screen
+        await pilot.press("u")  # undo: relabel back to the label it had
+        await settle(app, pilot)
+    pending = _pending(digits_ws)
+    assert [(p[0], p[1], p[3]) for p in pending] == [
+        ("relabel", f.sample_id, target),
+        ("relabel", f.sample_id, f.current_label),
+    ]
+    assert pending[1][6] == "review: undo"
+
+
+@drive
+async def test_tui_and_cli_record_the_same_changes(digits_template, tmp_path):
+    """Same decisions, once by keys in the TUI and once as `curate` commands."""
+    import shutil
+
+    tui_ws = tmp_path / "a" / "digits"
+    cli_ws = tmp_path / "b" / "digits"
+    shutil.copytree(digits_template, tui_ws)
+    shutil.copytree(digits_template, cli_ws)
+
+    app = CurateApp(tui_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        f1, f2, f3 = screen.findings[:3]
+        await pilot.press("a")  # accept f1
+        await settle(app, pilot)
+        await pilot.press("d")  # drop f2
+        await settle(app, pilot)
+        await pilot.press("r")  # relabel f3 as "0" (or "1")
+        await settle(app, pilot)
+        label3 = "0" if f3.current_label != "0" else "1"
+        app.screen.query_one("#class-options").highlighted = app.screen.class_names.index(label3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+    tui = _pending(tui_ws)
+    reasons = [r[6] for r in tui]
+
+    from curate.cli import cli
+
+    runner = CliRunner()
+    for args in (
+        ["relabel", f1.sample_id, f1.suggested_label, "-m", reasons[0]],
+        ["drop", f2.sample_id, "-m", reasons[1]],
+        ["relabel", f3.sample_id, label3, "-m", reasons[2]],
+    ):
+        result = runner.invoke(cli, ["-w", str(cli_ws), *args])
+        assert result.exit_code == 0, result.output
+    assert _pending(cli_ws) == tui
+    with Workspace.open(tui_ws) as a, Workspace.open(cli_ws) as b:
+        cols = ["sample_id", "label", "split"]
+        assert a.samples().select(cols).to_pylist() == b.samples().select(cols).to_pylist()
+        assert a.diff("HEAD", None).model_dump() == b.diff("HEAD", None).model_dump()

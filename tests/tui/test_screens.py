@@ -1,0 +1,240 @@
+"""Overview, Versions, Augment, Synthesize, help, palette and the error modal, driven by keys."""
+
+from __future__ import annotations
+
+from curate.api import Workspace
+from curate.tui import messages as m
+from curate.tui.app import CurateApp
+from curate.tui.screens.dialogs import ErrorModal, ExportDialog, ScanDialog, TextPrompt
+from curate.tui.screens.help import HelpScreen
+from curate.tui.screens.overview import OverviewScreen
+from curate.tui.screens.versions import VersionsScreen
+from curate.tui.widgets.charts import ClassBars
+from tests.tui.conftest import SIZE, drive, settle, wait_until
+
+
+def _of(messages, cls):
+    """Messages of ``cls``, once each (a bubbling message is seen by several pumps)."""
+    return list({id(x): x for x in messages if isinstance(x, cls)}.values())
+
+
+@drive
+async def test_overview_shows_the_catalog(digits_template):
+    seen: list = []
+    app = CurateApp(digits_template)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        data = _of(seen, m.OverviewLoaded)[-1].data
+        status = app.ws.status()
+        bars = app.screen.query_one(ClassBars).classes_
+        assert [(c.name, c.count, c.by_split) for c in bars] == [
+            (c.name, c.count, c.by_split) for c in status.class_details
+        ]
+        assert data.head.name == "v1" and data.pending == 0
+        findings = app.ws.findings(as_arrow=True)
+        assert data.issues["label"] == findings.column("kind").to_pylist().count("label") > 0
+        plan = app.ws.balancing_plan()
+        rows = app.screen.query_one("#plan").rows
+        assert [(r[0], int(r[1])) for r in rows] == [(c.name, c.count) for c in plan.classes]
+
+
+@drive
+async def test_scan_runs_as_a_job_and_can_be_cancelled(digits_ws):
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        runs_before = len(app.ws.scan_runs())
+        # Start a scan and cancel it straight away: nothing is recorded.
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ScanDialog)
+        app.screen.query_one("#extractor").value = "pixels"
+        app.screen.query_one("#folds").value = "2"
+        await pilot.click("#ok")
+        await pilot.pause()
+        assert app.jobs  # the job panel shows it
+        await pilot.press("ctrl+x")
+        await wait_until(pilot, lambda: _of(seen, m.JobFailed) or _of(seen, m.ScanFinished))
+        failed = _of(seen, m.JobFailed)
+        assert [type(f.error).__name__ for f in failed] == ["Cancelled"], seen
+        await wait_until(pilot, lambda: not app.jobs)
+        assert not _of(seen, m.ScanFinished)
+        assert len(app.ws.scan_runs()) == runs_before
+        # A full scan posts ScanFinished with the new run, and the overview follows.
+        await pilot.press("s")
+        await settle(app, pilot)
+        app.screen.query_one("#extractor").value = "pixels"
+        app.screen.query_one("#folds").value = "2"
+        await pilot.click("#ok")
+        await settle(app, pilot)
+        finished = _of(seen, m.ScanFinished)
+        assert len(finished) == 1
+        assert len(app.ws.scan_runs()) == runs_before + 1
+        assert _of(seen, m.OverviewLoaded)[-1].data.scan_run == finished[0].result.run_id
+        assert any(isinstance(x, m.JobProgressed) for x in seen)
+
+
+@drive
+async def test_versions_commit_tag_diff_export(digits_ws, tmp_path):
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        await settle(app, pilot)
+        assert isinstance(app.screen, VersionsScreen)
+        # Nothing pending: the commit fails with the API's message, as a modal.
+        await pilot.press("c")
+        await pilot.press(*"empty", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        assert "nothing to commit" in app.screen.message.lower()
+        await pilot.press("escape")
+        # A pending change, then commit through the dialog.
+        sample = app.ws.samples().column("sample_id")[0].as_py()
+        app.ws.drop([sample], reason="test")
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert "1 pending" in str(app.screen.query_one("#changes-title").render())
+        await pilot.press("c")
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press(*"drop one", "enter")
+        await settle(app, pilot)
+        log = app.ws.log()
+        assert [v.name for v in log] == ["v2", "v1"] and log[0].message == "drop one"
+        assert _of(seen, m.Committed)[-1].result.version.name == "v2"
+        # Diff v2 with its parent: one removed sample, class table per class.
+        await pilot.press("d")
+        await settle(app, pilot)
+        diff = _of(seen, m.DiffLoaded)[-1].diff
+        assert (diff.a, diff.b) == ("v1", "v2") and len(diff.removed) == 1
+        assert app.screen.query_one("#diff-classes").row_count == len(diff.classes)
+        # Tag it.
+        await pilot.press("t")
+        await pilot.press(*"curated", "enter")
+        await settle(app, pilot)
+        assert [(t.name, t.version) for t in app.ws.tags()] == [("curated", "v2")]
+        # Export it as parquet.
+        out = tmp_path / "export"
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ExportDialog)
+        app.screen.query_one("#format").value = "parquet"
+        app.screen.query_one("#out").value = str(out)
+        await pilot.click("#ok")
+        await settle(app, pilot)
+        exported = _of(seen, m.Exported)[-1].result
+        assert exported.version == "v2" and exported.samples == log[0].stats.samples
+        assert any(out.iterdir())
+
+
+@drive
+async def test_augment_validates_previews_and_runs(digits_ws):
+    from curate.augment.policy import load_preset
+
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot, rounds=6)
+        editor = app.screen.query_one("#policy")
+        assert editor.text == load_preset("light").to_yaml()
+        assert _of(seen, m.PolicyValidated)[-1].issues == []
+        # A bad value: the validator names the field.
+        editor.load_text(editor.text.replace("rotate: [-10, 10]", "rotate: [-10, 10, 3]"))
+        await pilot.pause(0.5)
+        await settle(app, pilot)
+        issues = _of(seen, m.PolicyValidated)[-1].issues
+        assert issues and issues[0].path.startswith("pipeline[0]")
+        assert "pipeline[0]" in str(app.screen.query_one("#validation").render())
+        await pilot.press("ctrl+r")  # refused while invalid
+        await settle(app, pilot)
+        assert not _of(seen, m.AugmentPreviewRequested)
+        editor.load_text(load_preset("light").to_yaml())
+        await pilot.pause(0.5)
+        await settle(app, pilot)
+        app.screen.query_one("#preview-class").value = "5"
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        image = _of(seen, m.AugmentPreviewed)[-1].image
+        assert image.ndim == 3 and app.screen.query_one("#augment-preview").image is image
+        # Dry run writes nothing; the real run adds pending samples.
+        pending = len(app.ws.changes())
+        await pilot.press("ctrl+o")
+        await settle(app, pilot)
+        report = _of(seen, m.Augmented)[-1].report
+        assert report.dry_run and len(app.ws.changes()) == pending
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        report = _of(seen, m.Augmented)[-1].report
+        assert not report.dry_run and report.added > 0
+        assert len(app.ws.changes()) == pending + report.added
+
+
+@drive
+async def test_synthesize_form_and_api_errors(digits_ws):
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot, rounds=6)
+        loaded = _of(seen, m.GeneratorsLoaded)[-1]
+        names = [g["name"] for g in loaded.generators]
+        assert app.screen.query_one("#generator").value == names[0]
+        form_rows = app.screen.query_one("#synth-params").rows
+        assert [r["name"] for r in form_rows] == [p["name"] for p in loaded.generators[0]["params"]]
+        ticked = [c.name for c in app.screen.query("Checkbox") if c.value]
+        assert ticked == [c.name for c in loaded.plan.classes if c.needed > 0]
+        # An option the generator's Params refuse: the API's error, as a modal.
+        first_int = next(r for r in form_rows if r["type"] == "int")
+        field = next(
+            i for i in app.screen.query("#synth-params Input") if i.name == first_int["name"]
+        )
+        field.value = '"many"'
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        assert first_int["name"] in app.screen.message
+        assert not _of(seen, m.Synthesized)
+        assert app.ws.changes() == []
+
+
+@drive
+async def test_help_and_command_palette(digits_template):
+    app = CurateApp(digits_template)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        review = app.screen
+        titles = [c.title for c in app.get_system_commands(review)]
+        for expected in ("Go to Versions", "Review: Accept", "Review: Drop", "Review: Undo"):
+            assert expected in titles
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await settle(app, pilot)
+        await pilot.press(*"Go to Versions")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, VersionsScreen)
+
+
+@drive
+async def test_every_screen_fits_80x24_without_errors(digits_template):
+    seen: list = []
+    app = CurateApp(digits_template)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        for key in "12345":
+            await pilot.press(key)
+            await settle(app, pilot, rounds=6)
+            assert not isinstance(app.screen, ErrorModal), key
+            assert app.screen.query_one("Footer").region.bottom == 24
+        assert not _of(seen, m.JobFailed)
