@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from curate.api import Workspace
+import pytest
+
 from curate.tui import messages as m
 from curate.tui.app import CurateApp
 from curate.tui.screens.dialogs import ErrorModal, ExportDialog, ScanDialog, TextPrompt
@@ -238,3 +239,47 @@ async def test_every_screen_fits_80x24_without_errors(digits_template):
             assert not isinstance(app.screen, ErrorModal), key
             assert app.screen.query_one("Footer").region.bottom == 24
         assert not _of(seen, m.JobFailed)
+
+
+@pytest.mark.slow
+@drive
+async def test_synthesize_runs_a_generator_and_shows_what_was_admitted(tmp_path):
+    """The real path once, on a small slice of the sample data (gate training dominates)."""
+    import shutil
+
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    data = tmp_path / "data"
+    for cls, n in (("2", 30), ("5", 10), ("9", 30)):
+        (data / cls).mkdir(parents=True)
+        for src in sorted((SAMPLE_DIGITS / cls).iterdir())[:n]:
+            shutil.copy(src, data / cls / src.name)
+    root = tmp_path / "small"
+    with Workspace.init(root) as ws:
+        ws.ingest(data)
+    seen: list = []
+    app = CurateApp(root)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot, rounds=6)
+        app.screen.query_one("#generator").value = "gan"
+        await settle(app, pilot)
+        for box in app.screen.query("Checkbox"):
+            box.value = box.name == "5"
+        app.screen.query_one("#synth-n").value = "4"
+        app.screen.query_one("#synth-steps").value = "2"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: _of(seen, m.Synthesized) or _of(seen, m.JobFailed), 300)
+        assert not _of(seen, m.JobFailed)
+        request = _of(seen, m.SynthesisRequested)[-1].fields
+        assert (request["generator"], request["classes"], request["n"]) == ("gan", ["5"], 4)
+        result = _of(seen, m.Synthesized)[-1].result
+        assert result.generated == 4 and result.admitted + result.rejected == 4
+        assert any(isinstance(x, m.JobProgressed) for x in seen)
+        await settle(app, pilot)
+        grid = app.screen.query_one("ThumbnailGrid")
+        assert len(grid.items) == result.admitted
+        adds = [c for c in app.ws.changes() if c.op == "add"]
+        assert len(adds) == result.admitted

@@ -44,7 +44,7 @@ def evidence(finding: Any) -> list[tuple[int, str]]:
 
 
 def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    return "" if value is None else f"{value:.4f}"
 
 
 class ReviewScreen(CurateScreen):
@@ -96,7 +96,7 @@ class ReviewScreen(CurateScreen):
             table.add_column("given", key="given")
             table.add_column("sugg.", key="suggested")
             table.add_column("score", key="score")
-            table.add_column("decision", key="decision")
+            table.add_column("done", key="decision")
             yield table
             with Vertical(id="preview"):
                 yield PixelImage(placeholder="no finding selected", id="preview-image")
@@ -201,7 +201,7 @@ class ReviewScreen(CurateScreen):
         if f.suggested_label:
             lines.append(f"suggested [b]{f.suggested_label}[/b]")
         if f.score is not None:
-            lines.append(f"score {f.score:.3f} (lower = more suspicious)")
+            lines.append(f"score {f.score:.4f} (lower = more suspicious)")
         if f.source:
             lines.append(f"[dim]{f.source[-40:]}[/dim]")
         return "\n".join(lines)
