@@ -48,6 +48,9 @@ class ExtractRequest:
     folds: int
     device: str  # resolved: "cpu" or "cuda"
     seed: int
+    #: The dataset's most common (width, height) before resizing; members of an
+    #: ensemble size their own input from it.
+    common_size: tuple[int, int] | None = None
 
 
 @dataclass

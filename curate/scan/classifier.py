@@ -122,16 +122,21 @@ class FeatureClassifier(Classifier):
 class EnsembleClassifier(Classifier):
     """Weighted average of member classifiers; embeddings concatenated."""
 
-    def __init__(self, members: list[Classifier], weights: list[float]) -> None:
+    def __init__(
+        self, members: list[Classifier], weights: list[float], temperature: float = 1.0
+    ) -> None:
         self.members = members
         self.weights = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+        self.temperature = temperature
         self.n_classes = members[0].n_classes
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        from curate.scan.extractors.ensemble import sharpen
+
         out = sum(
             w * m.predict_proba(images) for w, m in zip(self.weights, self.members, strict=True)
         )
-        return np.asarray(out, dtype=np.float32)
+        return sharpen(np.asarray(out, dtype=np.float64), self.temperature)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         parts = [m.embed(images) / np.sqrt(len(self.members)) for m in self.members]

@@ -17,25 +17,33 @@ FINGERPRINT_SIDE = 16
 MEAN_WEIGHT = 0.25
 
 
-def fingerprint(gray: np.ndarray) -> np.ndarray:
-    """(H, W) float32 grayscale in [0, 1] -> mean-centred unit-norm 16x16 thumbnail + mean (257,).
+def fingerprints(pixels: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """uint8 (N, H, W, C) -> (N, 257) float32: mean-centred unit-norm 16x16 grayscale
+    thumbnails, plus a weak brightness term.
 
-    Mean-centring and unit norm make it blind to brightness/contrast shifts;
-    the thumbnail to resizing and recompression. A constant image maps to 0.
+    Mean-centring and unit norm make them blind to brightness/contrast shifts,
+    the thumbnail to resizing and recompression; the brightness term keeps a
+    black and a white blank image apart. A constant image has a zero thumbnail.
     """
-    from PIL import Image
+    import torch
+    import torch.nn.functional as F
 
-    img = Image.fromarray(gray.astype(np.float32), mode="F")
-    thumb = np.asarray(
-        img.resize((FINGERPRINT_SIDE, FINGERPRINT_SIDE), Image.Resampling.BOX), dtype=np.float32
-    ).ravel()
-    mean = float(thumb.mean())
-    thumb = thumb - mean
-    norm = float(np.linalg.norm(thumb))
-    thumb = thumb / norm if norm > 1e-6 else np.zeros_like(thumb)
-    # A weak brightness term keeps a black and a white blank image apart
-    # while a mild brightness shift stays a near duplicate.
-    return np.append(thumb, np.float32(MEAN_WEIGHT * mean))
+    out = np.zeros((len(pixels), FINGERPRINT_SIDE * FINGERPRINT_SIDE + 1), dtype=np.float32)
+    side = FINGERPRINT_SIDE
+    for start in range(0, len(pixels), batch):
+        x = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch])).float() / 255.0
+        gray = x.mean(3, keepdim=True).permute(0, 3, 1, 2)
+        if min(gray.shape[2], gray.shape[3]) >= side:
+            thumb = F.adaptive_avg_pool2d(gray, side)
+        else:
+            thumb = F.interpolate(gray, size=(side, side), mode="bilinear", align_corners=False)
+        thumb = thumb.flatten(1)
+        mean = thumb.mean(1, keepdim=True)
+        centred = thumb - mean
+        norm = centred.norm(dim=1, keepdim=True)
+        unit = torch.where(norm > 1e-6, centred / norm.clamp_min(1e-6), torch.zeros_like(centred))
+        out[start : start + len(x)] = torch.cat([unit, MEAN_WEIGHT * mean], 1).numpy()
+    return out
 
 
 def groups_from_pairs(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

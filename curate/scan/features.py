@@ -149,9 +149,13 @@ class PatchFeatures(FeatureMap):
         pool: int = 2,
         kmeans_iters: int = 10,
         sample_patches: int = 50000,
-        batch_size: int = 512,
+        batch_size: int = 256,
+        stride: int | None = None,
+        max_grid: int = 12,
     ) -> None:
         self.k = n_centroids
+        self.stride = stride
+        self.max_grid = max_grid
         self.p = patch
         self.pool = pool
         self.iters = kmeans_iters
@@ -161,14 +165,19 @@ class PatchFeatures(FeatureMap):
     def _patches(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, C*p*p) brightness/contrast-normalized patches (fit only: small samples)."""
         b, c = x.shape[:2]
-        p = self.p
-        pt = x.unfold(2, p, 1).unfold(3, p, 1)  # (B, C, oh, ow, p, p), a view
+        p, st = self.p, self.stride
+        pt = x.unfold(2, p, st).unfold(3, p, st)  # (B, C, oh, ow, p, p), a view
         pt = pt.permute(0, 2, 3, 1, 4, 5).reshape(b, -1, c * p * p)
         return (pt - pt.mean(2, keepdim=True)) / (pt.std(2, keepdim=True) + 0.1)
 
     def fit(self, x: torch.Tensor, *, seed: int) -> PatchFeatures:
         if min(x.shape[2], x.shape[3]) < self.p:
             raise ValueError(f"images smaller than the {self.p}x{self.p} patch")
+        if self.stride is None:
+            # Keep the grid of patch positions at most max_grid x max_grid: the
+            # cost per image stays flat as images grow (28 px -> stride 2).
+            positions = max(x.shape[2], x.shape[3]) - self.p + 1
+            self.stride = max(1, math.ceil(positions / self.max_grid))
         g = torch.Generator().manual_seed(seed)
         n = x.shape[0]
         pick = torch.randperm(n, generator=g)[: min(n, 4000)].to(x.device)
@@ -224,19 +233,20 @@ class PatchFeatures(FeatureMap):
         )
         csq = self.centroid_sq.to(dev)
         ones = torch.ones(1, x.shape[1], self.p, self.p, device=dev)
+        st = self.stride
         for start, stop in _batches(x.shape[0], self.batch_size):
             xb = x[start:stop]
-            s1 = F.conv2d(xb, ones)  # sum of the patch
-            s2 = F.conv2d(xb * xb, ones)  # sum of squares
-            mu = s1 / d
-            var = ((s2 - d * mu * mu) / max(1, d - 1)).clamp_min(0)
-            denom = var.sqrt() + 0.1
-            proj = (F.conv2d(xb, filters) - mu * sums.view(1, -1, 1, 1)) / denom
-            proj = proj - offsets.view(1, -1, 1, 1)
+            s1 = F.conv2d(xb, ones, stride=st)  # sum of the patch
+            s2 = F.conv2d(xb * xb, ones, stride=st)  # sum of squares
+            mu = s1.div_(d)
+            denom = s2.sub_(d * mu * mu).div_(max(1, d - 1)).clamp_min_(0).sqrt_().add_(0.1)
+            proj = F.conv2d(xb, filters, stride=st).sub_(mu * sums.view(1, -1, 1, 1))
+            proj = proj.div_(denom).sub_(offsets.view(1, -1, 1, 1))
             white, dots = proj[:, :d], proj[:, d:]
             sq = (white * white).sum(1, keepdim=True)
-            dist = (sq + csq.view(1, -1, 1, 1) - 2 * dots).clamp_min(0).sqrt()
-            act = torch.relu(dist.mean(1, keepdim=True) - dist)  # triangle encoding
+            # In place: these are the big (B, K, grid, grid) tensors.
+            dist = dots.mul_(-2).add_(sq).add_(csq.view(1, -1, 1, 1)).clamp_min_(0).sqrt_()
+            act = dist.sub_(dist.mean(1, keepdim=True)).neg_().relu_()  # triangle: mean - dist
             out.append(F.adaptive_avg_pool2d(act, self.pool).flatten(1))
         feats = torch.cat(out) if out else torch.zeros(0, self.dim, device=dev)
         if self.fmean is not None:

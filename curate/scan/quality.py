@@ -26,8 +26,10 @@ ISSUE_BELOW = 0.5
 def image_stats(gray: np.ndarray) -> dict[str, float]:
     """Per-image statistics of an (H, W) float32 grayscale image in [0, 1]."""
     h, w = gray.shape
-    p01, p99 = np.percentile(gray, [1, 99])
     hist = np.bincount(np.clip((gray * 255).astype(np.int64), 0, 255).ravel(), minlength=256)
+    cdf = np.cumsum(hist) / gray.size
+    p01 = float(np.searchsorted(cdf, 0.01)) / 255.0
+    p99 = float(np.searchsorted(cdf, 0.99)) / 255.0
     prob = hist[hist > 0] / gray.size
     entropy = float(-(prob * np.log2(prob)).sum())
     std = float(gray.std())

@@ -193,7 +193,7 @@ class BackboneExtractor(FeatureExtractor):
     def feature_map(self):
         raise NotImplementedError  # _featurize is overridden: the model streams batches
 
-    def _featurize(self, images: np.ndarray, device: str, seed: int):
+    def _featurize(self, images: np.ndarray, device: str, seed: int, common=None):
         import torch
 
         from curate.scan.features import l2_normalize, pca_fit, to_tensor

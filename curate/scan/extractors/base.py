@@ -60,10 +60,10 @@ class FeatureExtractor(Extractor):
                 factories.append(("embedding", lambda: KNNHead(k=p.k)))
         return factories
 
-    def _featurize(self, images: np.ndarray, device: str, seed: int):
+    def _featurize(self, images: np.ndarray, device: str, seed: int, common=None):
         from curate.scan.features import l2_normalize, pca_fit, to_tensor
 
-        size = self.input_size((images.shape[2], images.shape[1]))
+        size = self.input_size(common or (images.shape[2], images.shape[1]))
         x = to_tensor(images, size=size, device=device)
         fmap = self.feature_map().fit(x, seed=seed)
         feats = fmap.transform(x)
@@ -82,7 +82,9 @@ class FeatureExtractor(Extractor):
         from curate.scan.features import cross_val_heads
 
         progress(0, None, f"{self.name}: features")
-        feats, emb, _ = self._featurize(request.images, request.device, request.seed)
+        feats, emb, _ = self._featurize(
+            request.images, request.device, request.seed, request.common_size
+        )
         check_cancel(cancel)
         pred_probs = None
         if (request.labels >= 0).any():

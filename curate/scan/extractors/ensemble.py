@@ -21,6 +21,16 @@ from curate.plugins.extractor import (
 )
 
 
+def sharpen(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """p^(1/T) renormalised per row (T = 1: unchanged)."""
+    if temperature == 1.0:
+        return pred_probs.astype(np.float32)
+    logp = np.log(np.clip(pred_probs, 1e-12, None)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    out = np.exp(logp)
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 class EnsembleParams(ExtractorParams):
     members: list[str] = Field(
         default_factory=lambda: ["patches", "pixels"],
@@ -29,6 +39,13 @@ class EnsembleParams(ExtractorParams):
     )
     weights: list[float] | None = Field(
         default=None, description="weight of each member (default: equal)"
+    )
+    temperature: float = Field(
+        default=1 / 3,
+        gt=0,
+        le=10,
+        description="sharpening of the averaged probabilities: p^(1/T), renormalised "
+        "(averaging flattens probabilities, which makes confident learning undercount errors)",
     )
 
     @model_validator(mode="after")
@@ -82,7 +99,7 @@ class EnsembleExtractor(Extractor):
         pred_probs = None
         if all(o.pred_probs is not None for o in outs):
             pred_probs = sum(wi * o.pred_probs for wi, o in zip(w, outs, strict=True))
-            pred_probs = np.asarray(pred_probs, dtype=np.float32)
+            pred_probs = sharpen(np.asarray(pred_probs, dtype=np.float64), self.params.temperature)
         # Members' embeddings are L2-normalised; concatenated and rescaled the
         # result is unit-norm again, so cosine kNN weighs members equally.
         emb = np.concatenate([o.embeddings / np.sqrt(len(outs)) for o in outs], axis=1)
@@ -117,4 +134,4 @@ class EnsembleExtractor(Extractor):
             )
             for m in self.members
         ]
-        return EnsembleClassifier(members, self.weights)
+        return EnsembleClassifier(members, self.weights, self.params.temperature)
