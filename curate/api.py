@@ -612,17 +612,11 @@ class Workspace:
             workers=workers,
             dry_run=dry_run,
         )
+        # The engine plans with core.balance.plan_balance over the same counts
+        # as balancing_plan (train, or every sample while there are no splits),
+        # read in the one query that also lists the parents.
         with self.writing() as cat:
-            from curate.augment.engine import split_source
-
-            # Counts come from the split the parents come from: train, or
-            # every sample while the workspace has no splits at all.
-            plan = self.balancing_plan(
-                target=target_per_class if copies is None else None, split=split_source(cat)
-            )
-            return run_augment(
-                cat, self.objects, pol, plan, request, progress=progress, cancel=cancel
-            )
+            return run_augment(cat, self.objects, pol, request, progress=progress, cancel=cancel)
 
     def augment_preview(
         self, policy, *, class_name: str | None = None, n: int = 16, views: int = 3
@@ -652,7 +646,6 @@ class Workspace:
         from curate.store import policies_repo
 
         return policies_repo.list_policies(self.catalog())
-
 
     # -- synthesis (issue 6) -------------------------------------------------------------
     def synthesize(

@@ -39,14 +39,20 @@ from pydantic import Field
 
 from curate.augment.policy import Policy, PolicyInvalid, PolicyIssue
 from curate.augment.seeds import sample_seed
-from curate.core.balance import BalancingPlan
+from curate.core.balance import BalancingPlan, plan_balance
 from curate.core.models import ImageInfo, Model, NewSample, Origin
 from curate.core.progress import CancelFn, ProgressFn, no_progress
 from curate.errors import Cancelled, CurateError, InvalidInput, NotFound
 
 MAX_ATTEMPTS = 8  # redraws when a draw leaves the image unchanged (every step skipped)
 MAX_ROUNDS = 3  # top-up rounds when outputs were duplicates or unchanged
-WRITE_BATCH = 512  # results per catalog transaction
+# A catalog write costs ~0.1 s however many rows it holds (it resolves the
+# working view), so results are written in large groups: when 64 MB or 8192
+# results are waiting, or 10 s after the last write. Ctrl-C, a cancel or an
+# error writes what is waiting before stopping.
+WRITE_BYTES = 64 << 20
+WRITE_COUNT = 8192
+WRITE_SECONDS = 10.0
 GRAY_MODES = ("L", "1", "P;L", "LA")
 
 
@@ -120,62 +126,70 @@ def decode_mode(mode: str) -> str:
     return "L" if mode in GRAY_MODES else "RGB"
 
 
-def _parents(cat, *, split: str | None) -> dict[int, list[_Parent]]:
+@dataclass
+class WorkingState:
+    """One read of the working state: where parents come from, class counts, parents."""
+
+    split: str | None  # 'train', or None while no sample has a split
+    counts: list[tuple[int, str, int]]  # (class_id, name, count in that split) for every class
+    parents: dict[int, list[_Parent]]  # class_id -> non-augmented samples of that split
+
+
+def read_working_state(cat) -> WorkingState:
+    """Counts as ``Workspace.balancing_plan`` computes them, and the parents, in one query.
+
+    Parents come from the train split; a workspace where no (non-augmented)
+    sample has a split yet uses every sample. Augmented samples made before
+    any split existed are marked train and must not count as "a split exists".
+    A workspace with splits but no train split is an error: val and test are
+    never parents.
+    """
     from curate.store import samples_repo
 
-    table = samples_repo.working_samples(cat, split=split)
-    out: dict[int, list[_Parent]] = {}
+    table = samples_repo.working_samples(cat)
     cols = {
         name: table.column(name).to_pylist()
         for name in (
-            "sid",
-            "sample_id",
-            "class_id",
-            "origin",
-            "mode",
-            "pack",
-            "pack_offset",
+            "sid", "sample_id", "class_id", "split", "origin", "mode", "pack", "pack_offset",
             "nbytes",
         )
-    }
-    for i in range(table.num_rows):
-        if cols["class_id"][i] is None or cols["origin"][i] == Origin.AUGMENTED.value:
-            continue  # augmenting augmented samples compounds distortions
-        out.setdefault(int(cols["class_id"][i]), []).append(
-            _Parent(
-                sid=int(cols["sid"][i]),
-                sample_id=cols["sample_id"][i],
-                class_id=int(cols["class_id"][i]),
-                mode=decode_mode(cols["mode"][i]),
-                location=(cols["pack"][i], int(cols["pack_offset"][i]), int(cols["nbytes"][i])),
-            )
-        )
-    return out
-
-
-def split_source(cat) -> str | None:
-    """The split parents come from: 'train', or None when no sample has a split yet.
-
-    Only non-augmented samples count: augmented samples made before any split
-    existed are marked train, and must not make their parents' split look set.
-    Raises when there are splits but no train split (val/test are never parents).
-    """
-    rows = cat.rows(
-        """
-        SELECT DISTINCT w.split FROM working w JOIN samples s USING (sid)
-        WHERE w.split IS NOT NULL AND s.origin <> 'augmented'
-        """
+    }  # fmt: skip
+    augmented = Origin.AUGMENTED.value
+    named = sorted(
+        {sp for sp, o in zip(cols["split"], cols["origin"], strict=True) if sp and o != augmented}
     )
-    named = sorted(r[0] for r in rows)
-    if "train" in named:
-        return "train"
-    if named:
+    if named and "train" not in named:
         raise InvalidInput(
             f"the workspace has splits ({', '.join(named)}) but no 'train' split; "
             "augmentation only uses train samples as parents",
             hint="assign a train split first",
         )
-    return None
+    split = "train" if named else None
+    count: dict[int, int] = {}
+    parents: dict[int, list[_Parent]] = {}
+    for i in range(table.num_rows):
+        cid = cols["class_id"][i]
+        if cid is None or (split is not None and cols["split"][i] != split):
+            continue
+        count[cid] = count.get(cid, 0) + 1
+        if cols["origin"][i] == augmented:
+            continue  # augmenting augmented samples compounds distortions
+        parents.setdefault(int(cid), []).append(
+            _Parent(
+                sid=int(cols["sid"][i]),
+                sample_id=cols["sample_id"][i],
+                class_id=int(cid),
+                mode=decode_mode(cols["mode"][i]),
+                location=(cols["pack"][i], int(cols["pack_offset"][i]), int(cols["nbytes"][i])),
+            )
+        )
+    counts = [(cid, name, count.get(cid, 0)) for cid, name in samples_repo.classes(cat)]
+    return WorkingState(split=split, counts=counts, parents=parents)
+
+
+def split_source(cat) -> str | None:
+    """The split parents come from: 'train', or None when no sample has a split yet."""
+    return read_working_state(cat).split
 
 
 def _jobs_for(
@@ -234,7 +248,10 @@ def augment_one(
     for attempt in range(MAX_ATTEMPTS):
         seed = sample_seed(policy.seed, parent_id, copy, attempt)
         out, applied = apply_seeded(compose, image, seed)
-        if out.shape != image.shape or not np.array_equal(out, image):
+        # Nothing applied (every step skipped by its p): compare pixels. Something
+        # applied: almost surely changed, and comparing pixels on every sample
+        # would cost more than the rare identical draw.
+        if applied or out.shape != image.shape or not np.array_equal(out, image):
             return out, seed, attempt, applied
     return None, seed, attempt, applied
 
@@ -358,15 +375,17 @@ def _check_on_parents(policy: Policy, objects, todo: list[tuple[ClassAugmentatio
 
 
 def plan_jobs(
-    cat, policy: Policy, plan: BalancingPlan, request: AugmentRequest
-) -> tuple[list[ClassAugmentation], dict[int, list[_Parent]], str | None]:
-    """Per-class needs and the parents to meet them; validates the request against the workspace."""
-    split = split_source(cat)
-    if plan.split != split:
-        raise CurateError(
-            f"internal: balancing plan counts {plan.split!r}, parents come from {split!r}"
-        )
-    parents = _parents(cat, split=split)
+    cat, policy: Policy, request: AugmentRequest
+) -> tuple[BalancingPlan, list[ClassAugmentation], dict[int, list[_Parent]]]:
+    """The balancing plan, per-class needs and the parents to meet them.
+
+    Validates the request against the workspace (classes, overrides, target).
+    """
+    state = read_working_state(cat)
+    target = request.target_per_class if request.copies is None else None
+    plan = plan_balance(state.counts, target=target, split=state.split)
+    parents = state.parents
+    split = state.split
     names = [c.name for c in plan.classes]
     _check_overrides(policy, names)
     selected = set(names)
@@ -427,14 +446,46 @@ def plan_jobs(
                 note=note,
             )
         )
-    return entries, parents, split
+    return plan, entries, parents
+
+
+def _new_sample(
+    job: _Job, png: bytes, shape, seed: int, attempt: int, applied, base: dict, reason: str
+) -> NewSample:
+    """A NewSample built without re-validation (every field is made here, typed)."""
+    width, height, channels = shape
+    recipe = {
+        **base,
+        "pipeline": job.key,
+        "seed": seed,
+        "copy": job.copy,
+        "attempt": attempt,
+        "decode_mode": job.parent.mode,
+        "applied": applied,
+    }
+    info = ImageInfo.model_construct(
+        width=width,
+        height=height,
+        channels=channels,
+        mode="L" if channels == 1 else "RGB",
+        format="PNG",
+    )
+    return NewSample.model_construct(
+        data=png,
+        info=info,
+        origin=Origin.AUGMENTED,
+        parents=[job.parent.sample_id],
+        recipe=recipe,
+        class_id=job.parent.class_id,
+        split="train",
+        reason=reason,
+    )
 
 
 def run_augment(
     cat,
     objects,
     policy: Policy,
-    plan: BalancingPlan,
     request: AugmentRequest,
     *,
     progress: ProgressFn = no_progress,
@@ -448,13 +499,13 @@ def run_augment(
         raise InvalidInput("nothing to do: ask for balance=True or copies=N")
     if request.copies is not None and request.target_per_class is not None:
         raise InvalidInput("target_per_class and copies exclude each other")
-    entries, parents, split = plan_jobs(cat, policy, plan, request)
+    plan, entries, parents = plan_jobs(cat, policy, request)
     todo = [(e, parents[e.class_id]) for e in entries if e.needed > 0]
     workers = min(request.workers or default_workers(), max(1, sum(e.needed for e, _ in todo)))
     report = dict(
         policy_name=policy.name,
         policy_hash=policy.hash,
-        counts_from="train" if split else "all samples",
+        counts_from="train" if plan.split else "all samples",
         target=None if request.copies is not None else plan.target,
         needed=sum(e.needed for e in entries),
         workers=workers,
@@ -485,6 +536,16 @@ def run_augment(
     done = 0
     cancelled = False
     runner = _Runner(workers)
+    stats = {e.class_id: {"added": 0, "duplicates": 0, "unchanged": 0} for e in entries}
+    buffer: list[tuple[_Job, NewSample]] = []
+
+    waiting = {"bytes": 0, "since": time.monotonic()}
+
+    def flush() -> None:
+        _write(cat, objects, changes_repo, buffer, stats, shortfall)
+        buffer.clear()
+        waiting.update(bytes=0, since=time.monotonic())
+
     try:
         for _round in range(MAX_ROUNDS):
             jobs: list[_Job] = []
@@ -498,87 +559,62 @@ def run_augment(
             shortfall = dict.fromkeys(shortfall, 0)
             chunk = request.chunk_size or max(1, min(64, -(-len(jobs) // (workers * 4))))
             for results, chunk_jobs in _run_chunks(runner, doc, objects, jobs, chunk, workers):
-                samples = []
                 for (_, png, seed, attempt, applied, shape), job in zip(
                     results, chunk_jobs, strict=True
                 ):
-                    entry = by_class[job.parent.class_id]
                     if png == "error":
+                        name = by_class[job.parent.class_id].name
                         raise CurateError(
-                            f"augmenting sample {job.parent.sample_id[:12]} (class {entry.name!r}) "
+                            f"augmenting sample {job.parent.sample_id[:12]} (class {name!r}) "
                             f"with {job.key} failed: {applied}"
                         )
                     if png is None:
-                        entry_update(by_class, job, unchanged=1)
+                        stats[job.parent.class_id]["unchanged"] += 1
                         shortfall[job.parent.class_id] += 1
                         continue
-                    width, height, channels = shape
-                    recipe = {
-                        **base_recipe,
-                        "pipeline": job.key,
-                        "seed": seed,
-                        "copy": job.copy,
-                        "attempt": attempt,
-                        "decode_mode": job.parent.mode,
-                        "applied": applied,
-                    }
-                    samples.append(
-                        (
-                            job,
-                            NewSample(
-                                data=png,
-                                info=ImageInfo(
-                                    width=width,
-                                    height=height,
-                                    channels=channels,
-                                    mode="L" if channels == 1 else "RGB",
-                                    format="PNG",
-                                ),
-                                origin=Origin.AUGMENTED,
-                                parents=[job.parent.sample_id],
-                                recipe=recipe,
-                                class_id=job.parent.class_id,
-                                split="train",
-                                reason=reason,
-                            ),
-                        )
+                    sample = _new_sample(
+                        job, png, shape, seed, attempt, applied, base_recipe, reason
                     )
-                _write(cat, objects, changes_repo, samples, by_class, shortfall)
+                    buffer.append((job, sample))
+                    waiting["bytes"] += len(png)
+                if (
+                    len(buffer) >= WRITE_COUNT
+                    or waiting["bytes"] >= WRITE_BYTES
+                    or time.monotonic() - waiting["since"] >= WRITE_SECONDS
+                ):
+                    flush()
                 done += len(chunk_jobs)
                 progress(done, total, f"augmenting with {policy.name}")
                 if cancel is not None and cancel():
                     cancelled = True
                     break
+            flush()  # duplicates found on write feed the next round's shortfall
             if cancelled or not any(shortfall.values()):
                 break
     finally:
-        runner.close()
-    added = sum(e.added for e in by_class.values())
+        try:
+            if buffer:
+                flush()  # Ctrl-C or an error: keep every finished sample
+        finally:
+            runner.close()
+    classes = [by_class[e.class_id].model_copy(update=stats[e.class_id]) for e in entries]
+    added = sum(c.added for c in classes)
     seconds = time.perf_counter() - started
     if cancelled:
         raise Cancelled(f"cancelled; {added} augmented samples were kept")
-    classes = [by_class[e.class_id] for e in entries]
     return AugmentReport(
         classes=classes,
         added=added,
-        duplicates=sum(e.duplicates for e in classes),
-        unchanged=sum(e.unchanged for e in classes),
+        duplicates=sum(c.duplicates for c in classes),
+        unchanged=sum(c.unchanged for c in classes),
         seconds=round(seconds, 3),
         images_per_second=round(done / seconds, 1) if seconds > 0 else 0.0,
         **report,
     )
 
 
-def entry_update(by_class: dict[int, ClassAugmentation], job: _Job, **deltas: int) -> None:
-    """ClassAugmentation is frozen: replace it with updated counters."""
-    entry = by_class[job.parent.class_id]
-    by_class[job.parent.class_id] = entry.model_copy(
-        update={k: getattr(entry, k) + v for k, v in deltas.items()}
-    )
-
-
-def _write(cat, objects, changes_repo, samples, by_class, shortfall) -> None:
-    """Store one chunk's samples in one transaction; count new ones and duplicates."""
+def _write(cat, objects, changes_repo, samples, stats, shortfall) -> None:
+    """Store samples in one transaction; count new ones and duplicates."""
     if not samples:
         return
     before = cat.scalar("SELECT coalesce(max(sid), -1) FROM samples")
@@ -586,9 +622,9 @@ def _write(cat, objects, changes_repo, samples, by_class, shortfall) -> None:
     seen: set[int] = set()
     for (job, _), sid in zip(samples, sids, strict=True):
         if sid > before and sid not in seen:
-            entry_update(by_class, job, added=1)
+            stats[job.parent.class_id]["added"] += 1
         else:
-            entry_update(by_class, job, duplicates=1)
+            stats[job.parent.class_id]["duplicates"] += 1
             shortfall[job.parent.class_id] += 1
         seen.add(sid)
 

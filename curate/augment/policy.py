@@ -185,10 +185,14 @@ class Policy(BaseModel):
         data = dict(data)
         if "transform" in data and "__version__" in data and "pipeline" not in data:
             data = {"name": "albumentations", "pipeline": data}
-        pipeline = data.get("pipeline")
-        if isinstance(pipeline, Mapping) and "transform" in pipeline:
-            data["pipeline"] = _steps_from_albumentations(pipeline)
         return data
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline_in_albumentations_form(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and "transform" in value:
+            return _steps_from_albumentations(value)
+        return value
 
     @field_validator("classes")
     @classmethod
@@ -304,6 +308,15 @@ class Policy(BaseModel):
     def set_epoch(self, epoch: int) -> None:
         """Vary the online stream per epoch (call before iterating, like a sampler's set_epoch)."""
         self._default_transform().set_epoch(epoch)
+
+    def __eq__(self, other: object) -> bool:
+        # Fields only: the online pipeline and build warnings are not identity.
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((self.hash, self.name, self.description))
 
     def __getstate__(self) -> dict[str, Any]:
         # The compiled online pipeline is rebuilt where it is used (DataLoader

@@ -121,13 +121,13 @@ def workspace_preview(
     views: int = 3,
 ) -> Image.Image:
     """Preview ``n`` train samples (all samples if there are no splits), spread over sid order."""
-    from curate.augment.engine import _parents, split_source
+    from curate.augment.engine import read_working_state
     from curate.imaging import decode
     from curate.store import samples_repo
 
     if n < 1:
         raise InvalidInput(f"-n must be at least 1 (got {n})")
-    split = split_source(cat)
+    state = read_working_state(cat)
     known = dict((name, cid) for cid, name in samples_repo.classes(cat))
     if class_name is not None and class_name not in known:
         from curate.augment.build import suggest
@@ -141,7 +141,7 @@ def workspace_preview(
     names = {cid: name for name, cid in known.items()}
     pool = [
         p
-        for cid, parents in sorted(_parents(cat, split=split).items())
+        for cid, parents in sorted(state.parents.items())
         for p in parents
         if class_name is None or cid == known[class_name]
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -256,7 +257,7 @@ def run_cmd(
     from rich.table import Table
 
     console = stderr_console()
-    console.file = click.get_text_stream("stdout")
+    console.file = sys.stdout
     title = (
         f"Policy {report.policy_name} ({report.policy_hash[:12]}), counts from {report.counts_from}"
         + (f", target {report.target}" if report.target is not None else "")

@@ -69,9 +69,13 @@ def _train_counts(ws) -> dict[str, int]:
 
 def test_balance_tops_every_class_up_with_lineage(ws):
     policy = Policy(**SHORT)
+    plan = ws.balancing_plan(target=12)
     report = ws.augment(policy, target_per_class=12, workers=1)
     assert report.counts_from == "train"
     assert {c.name: c.needed for c in report.classes} == {"a": 0, "b": 8, "c": 10}
+    assert [(c.name, c.count, c.needed) for c in plan.classes] == [
+        (c.name, c.count, c.needed) for c in report.classes
+    ]
     assert report.added == 18 and report.duplicates == 0
     assert _train_counts(ws) == {"a": 12, "b": 12, "c": 12}
     # val and test untouched
@@ -158,7 +162,11 @@ def test_no_splits_uses_all_samples_and_marks_train(tmp_path: Path):
 
     with Workspace.init(tmp_path / "ws") as ws:
         ws.ingest(make_folder(tmp_path / "data", splits=False))
+        plan = ws.balancing_plan()
         report = ws.augment(Policy(**SHORT), workers=1)
+        assert plan.split is None and [c.needed for c in plan.classes] == [
+            c.needed for c in report.classes
+        ]
         assert report.counts_from == "all samples" and report.target == 12
         assert report.added == 18
         assert set(_augmented(ws).column("split").to_pylist()) == {"train"}
@@ -238,12 +246,10 @@ def test_cancel_keeps_finished_work(ws):
         from curate.augment.engine import AugmentRequest, run_augment
 
         with ws.writing() as cat:
-            plan = ws.balancing_plan(target=12)
             run_augment(
                 cat,
                 ws.objects,
                 policy,
-                plan,
                 AugmentRequest(target_per_class=12, workers=1, chunk_size=3),
                 cancel=cancel,
             )
@@ -269,7 +275,6 @@ def test_ctrl_c_in_the_middle_keeps_finished_chunks(ws):
             cat,
             ws.objects,
             policy,
-            ws.balancing_plan(target=12),
             AugmentRequest(target_per_class=12, workers=2, chunk_size=3),
             progress=progress,
         )

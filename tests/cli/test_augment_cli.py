@@ -1,0 +1,180 @@
+"""`curate augment ...`: the short-form contract, --json, --workspace, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from curate.cli import cli
+from tests.engines.test_augment import make_folder
+
+SHORT_FORM = """\
+name: light
+seed: 1
+pipeline:
+  - {transform: Rotate, limit: 10, p: 1.0}
+  - {transform: RandomBrightnessContrast, p: 0.5}
+"""
+
+
+def curate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "curate", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def ws_dir(tmp_path: Path) -> Path:
+    from curate.api import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data"))
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "light.yaml"
+    path.write_text(SHORT_FORM)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_short_form_contract_end_to_end(ws_dir, policy_file, tmp_path):
+    """The issue's contract, as a user runs it: a real process, from inside and with -w."""
+    grid = tmp_path / "grid.png"
+    r = curate("augment", "preview", "--policy", str(policy_file), "--out", str(grid), cwd=ws_dir)
+    assert r.returncode == 0, r.stderr
+    with Image.open(grid) as img:
+        assert img.width > 100 and img.height > 50
+    r = curate(
+        "augment",
+        "run",
+        "--policy",
+        str(policy_file),
+        "--balance",
+        "--workspace",
+        str(ws_dir),
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)  # one JSON document on stdout
+    assert report["added"] == 18 and report["counts_from"] == "train"
+    assert {c["name"]: c["added"] for c in report["classes"]} == {"a": 0, "b": 8, "c": 10}
+
+
+def test_run_table_replay_and_idempotence(ws_dir, policy_file):
+    r = invoke(
+        "-w", str(ws_dir), "augment", "run", "--policy", str(policy_file), "--target-per-class", "6"
+    )
+    assert r.exit_code == 0, r.output
+    assert "Added 6 augmented samples" in r.stdout
+    r = invoke(
+        "augment",
+        "run",
+        "-w",
+        str(ws_dir),
+        "--policy",
+        str(policy_file),
+        "--target-per-class",
+        "6",
+        "--json",
+    )
+    assert json.loads(r.stdout)["added"] == 0
+    from curate.api import Workspace
+
+    with Workspace.open(ws_dir) as ws:
+        sid = ws.samples(origins=["augmented"]).column("sid")[0].as_py()
+    r = invoke("augment", "replay", str(sid), "-w", str(ws_dir), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["identical"] is True
+
+
+def test_dry_run_stores_nothing(ws_dir):
+    before = json.loads(invoke("-w", str(ws_dir), "status", "--json").stdout)
+    r = invoke("augment", "run", "-w", str(ws_dir), "--policy", "light", "--dry-run", "--json")
+    report = json.loads(r.stdout)
+    assert report["dry_run"] and report["needed"] == 18 and report["added"] == 0
+    after = json.loads(invoke("-w", str(ws_dir), "status", "--json").stdout)
+    assert after["origins"] == before["origins"] and "augmented" not in after["origins"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "ligth"], "no policy file or preset named 'ligth'"),
+        (["--policy", "missing.yaml"], "no policy file missing.yaml"),
+        (["--policy", "light", "--target-per-class", "1"], "target_per_class: 1 is below"),
+        (["--policy", "light", "--class", "zz"], "no class named 'zz'"),
+        (
+            ["--policy", "BAD"],
+            "pipeline[0].transform: unknown transform 'Rotat'; did you mean Rotate",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(ws_dir, tmp_path, args, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\npipeline: [{transform: Rotat}]\n")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    before = json.loads(invoke("-w", str(ws_dir), "status", "--json").stdout)
+    r = invoke("-w", str(ws_dir), "augment", "run", *args)
+    assert r.exit_code != 0
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], r.stderr
+    assert "Traceback" not in r.output
+    after = json.loads(invoke("-w", str(ws_dir), "status", "--json").stdout)
+    assert {k: after[k] for k in ("samples", "origins", "classes")} == {
+        k: before[k] for k in ("samples", "origins", "classes")
+    }
+
+
+def test_validate_lists_every_issue(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\npipeline:\n  - {transform: Blur, p: 2}\n  - {transform: Rotate, limt: 3}\n"
+    )
+    r = invoke("augment", "validate", str(bad), "--json")
+    assert r.exit_code == 2
+    issues = json.loads(r.stdout)["issues"]
+    assert [i["path"] for i in issues] == ["pipeline[0].p", "pipeline[1].limt"]
+    r = invoke("augment", "validate", str(bad))
+    assert "error: pipeline[0].p: Input should be less than or equal to 1" in r.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(SHORT_FORM)
+    r = invoke("augment", "validate", str(good), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["valid"] is True
+
+
+def test_presets_and_show(tmp_path):
+    r = invoke("augment", "presets", "--json")
+    names = [p["name"] for p in json.loads(r.stdout)]
+    assert {"light", "medium", "heavy", "randaugment", "trivialaugment"} <= set(names)
+    r = invoke("augment", "show", "light")
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(r.stdout)  # a preset printed as YAML is a valid policy file
+    from curate.augment.policy import load_policy
+
+    assert load_policy(copy) == load_policy("light")
+    r = invoke("augment", "show", "light", "--format", "albumentations")
+    assert json.loads(r.stdout)["transform"]["__class_fullname__"] == "Compose"
+
+
+def test_augment_help_is_light():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from curate.cli import cli\n"
+        "r = CliRunner().invoke(cli, ['augment', 'run', '--help'])\n"
+        "assert r.exit_code == 0 and 'balancing' in r.output.lower() or 'balance' in r.output\n"
+        "print(sorted(m for m in ('albumentations', 'torch', 'cv2') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
