@@ -597,7 +597,7 @@ class Workspace:
 
         ``policy`` is a :class:`curate.Policy`, a YAML/JSON path or a preset name.
         ``balance`` tops classes up to ``target_per_class`` (default: the largest
-        class); ``copies=N`` instead makes N new samples per parent. Returns an
+        class); ``copies=N`` instead gives every parent N augmented copies in all. Returns an
         :class:`curate.augment.AugmentReport`; results are pending ``add`` changes.
         """
         from curate.augment.engine import AugmentRequest, run_augment

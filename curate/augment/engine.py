@@ -64,7 +64,9 @@ class AugmentRequest(Model):
         default=None, ge=1, description="train samples each class should reach (default: largest)"
     )
     copies: int | None = Field(
-        default=None, ge=1, description="instead of balancing: this many new samples per parent"
+        default=None,
+        ge=1,
+        description="instead of balancing: each parent gets this many augmented copies in all",
     )
     classes: list[str] | None = Field(default=None, description="only these classes")
     workers: int | None = Field(default=None, ge=1, description="processes (default: CPU cores)")
@@ -207,6 +209,37 @@ def _jobs_for(
         next_copy[parent.sample_id] = copy + 1
         jobs.append(_Job(index=start + k, parent=parent, key=key, copy=copy))
     return jobs
+
+
+def _copy_jobs(
+    parents: list[_Parent], key: str, copies: int, used: set[tuple[str, int]], start: int
+) -> list[_Job]:
+    """Jobs giving each parent ``copies`` children in all (those made before count).
+
+    Round-robin over parents (copy 0 of every parent, then copy 1, ...), so an
+    interrupted run leaves an even spread and a rerun completes it.
+    """
+    have = _children_per_parent(used)
+    jobs: list[_Job] = []
+    next_copy: dict[str, int] = {}
+    for round_ in range(copies):
+        for parent in parents:
+            if round_ < have.get(parent.sample_id, 0):
+                continue
+            copy = next_copy.get(parent.sample_id, 0)
+            while (parent.sample_id, copy) in used:
+                copy += 1
+            used.add((parent.sample_id, copy))
+            next_copy[parent.sample_id] = copy + 1
+            jobs.append(_Job(index=start + len(jobs), parent=parent, key=key, copy=copy))
+    return jobs
+
+
+def _children_per_parent(used: set[tuple[str, int]]) -> dict[str, int]:
+    have: dict[str, int] = {}
+    for parent_id, _ in used:
+        have[parent_id] = have.get(parent_id, 0) + 1
+    return have
 
 
 # -- worker side ----------------------------------------------------------------------------
@@ -375,7 +408,7 @@ def _check_on_parents(policy: Policy, objects, todo: list[tuple[ClassAugmentatio
 
 
 def plan_jobs(
-    cat, policy: Policy, request: AugmentRequest
+    cat, policy: Policy, request: AugmentRequest, used: set[tuple[str, int]]
 ) -> tuple[BalancingPlan, list[ClassAugmentation], dict[int, list[_Parent]]]:
     """The balancing plan, per-class needs and the parents to meet them.
 
@@ -386,6 +419,7 @@ def plan_jobs(
     plan = plan_balance(state.counts, target=target, split=state.split)
     parents = state.parents
     split = state.split
+    have = _children_per_parent(used)
     names = [c.name for c in plan.classes]
     _check_overrides(policy, names)
     selected = set(names)
@@ -424,7 +458,7 @@ def plan_jobs(
         if c.name not in selected:
             needed = 0
         elif request.copies is not None:
-            needed = request.copies * len(pool)
+            needed = sum(max(0, request.copies - have.get(p.sample_id, 0)) for p in pool)
         else:
             needed = c.needed
         key, _ = policy.pipeline_for(c.name)
@@ -499,7 +533,8 @@ def run_augment(
         raise InvalidInput("nothing to do: ask for balance=True or copies=N")
     if request.copies is not None and request.target_per_class is not None:
         raise InvalidInput("target_per_class and copies exclude each other")
-    plan, entries, parents = plan_jobs(cat, policy, request)
+    used = policies_repo.used_copies(cat, policy.hash)  # (parent, copy) made before, even dropped
+    plan, entries, parents = plan_jobs(cat, policy, request, used)
     todo = [(e, parents[e.class_id]) for e in entries if e.needed > 0]
     workers = min(request.workers or default_workers(), max(1, sum(e.needed for e, _ in todo)))
     report = dict(
@@ -523,7 +558,6 @@ def run_augment(
 
     doc = json.dumps(policy.to_document(), sort_keys=True)
     by_class = {e.class_id: e for e in entries}
-    used = policies_repo.used_copies(cat, policy.hash)
     reason = f"augmented with policy {policy.name} ({policy.short_hash})"
     base_recipe = {
         "kind": "augment",
@@ -551,7 +585,9 @@ def run_augment(
             jobs: list[_Job] = []
             for entry, pool in todo:
                 n = shortfall[entry.class_id]
-                if n > 0:
+                if n > 0 and _round == 0 and request.copies is not None:
+                    jobs += _copy_jobs(pool, entry.pipeline, request.copies, used, len(jobs))
+                elif n > 0:  # balancing, or topping up after duplicates / unchanged draws
                     jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
             if not jobs:
                 break

@@ -207,7 +207,8 @@ def preview_cmd(
     "--copies",
     type=click.IntRange(min=1),
     default=None,
-    help="Instead of balancing: this many new samples per train sample.",
+    help="Instead of balancing: each train sample gets this many augmented copies "
+    "in all (copies made by this policy before count, so a rerun completes).",
 )
 @click.option("--class", "classes", multiple=True, help="Only this class (repeatable).")
 @click.option(

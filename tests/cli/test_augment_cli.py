@@ -178,3 +178,49 @@ def test_augment_help_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
+    """A real Ctrl-C (SIGINT to the process group) in the middle of a 2-worker run."""
+    import os
+    import signal
+    import time
+
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(SAMPLE_DIGITS)
+    args = ["augment", "run", "-w", str(tmp_path / "ws"), "--policy", "heavy"]
+    args += ["--no-balance", "--copies", "2", "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curate", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker pool starts once planning and checks are done
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(2.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; finished work was kept" in stderr
+    assert "Traceback" not in stderr
+
+    total = 2 * 1437
+    with Workspace.open(tmp_path / "ws") as ws:
+        kept = ws.samples(origins=["augmented"])
+        assert 0 < kept.num_rows < total
+        for sid in kept.column("sid").to_pylist()[:: max(1, kept.num_rows // 5)]:
+            assert ws.verify_replay(sid).identical
+    r = invoke("augment", "run", *args[2:], "--json")
+    report = json.loads(r.stdout)
+    assert report["added"] == total - kept.num_rows  # duplicates drawn are replaced
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.samples(origins=["augmented"]).num_rows == total
