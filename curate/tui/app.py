@@ -82,7 +82,9 @@ class CurateApp(App[None]):
         Binding("4", "switch_mode('synthesize')", "Synthesize", show=False),
         Binding("5", "switch_mode('versions')", "Versions", show=False),
         Binding("question_mark,f1", "help", "Help"),
-        Binding("ctrl+x", "cancel_jobs", "Cancel job"),
+        # priority: cancels even from an editor; check_action lets ctrl+x reach the
+        # editor (cut) while no job runs.
+        Binding("ctrl+x", "cancel_jobs", "Cancel job", priority=True),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -101,7 +103,8 @@ class CurateApp(App[None]):
             # then never closed and reopened while a worker reads from it.
             with self.ws.writing():
                 pass
-        self.jobs: dict[int, m.JobState] = {}
+        self.jobs: dict[int, m.JobState] = {}  # long jobs, shown in the job panel
+        self._job_workers: dict[int, Worker[None]] = {}
         self._job_ids = itertools.count(1)
         self._write_tail = threading.Event()
         self._write_tail.set()
@@ -142,6 +145,7 @@ class CurateApp(App[None]):
         if progress:
             self.jobs[job_id] = m.JobState(job_id, description)
             self._refresh_job_panels()
+            self.refresh_bindings()
 
         def body() -> None:
             worker = get_current_worker()
@@ -172,7 +176,7 @@ class CurateApp(App[None]):
                     done.set()
                 self.post_message(m.JobEnded(job_id))
 
-        return self.run_worker(
+        worker = self.run_worker(
             body,
             name=description,
             group=group,
@@ -181,6 +185,9 @@ class CurateApp(App[None]):
             thread=True,
             exit_on_error=False,
         )
+        if progress:
+            self._job_workers[job_id] = worker
+        return worker
 
     def _refresh_job_panels(self) -> None:
         for panel in self.screen.query(JobPanel):
@@ -194,8 +201,10 @@ class CurateApp(App[None]):
         self._refresh_job_panels()
 
     def on_job_ended(self, message: m.JobEnded) -> None:
+        self._job_workers.pop(message.job_id, None)
         if self.jobs.pop(message.job_id, None) is not None:
             self._refresh_job_panels()
+            self.refresh_bindings()
 
     def on_job_failed(self, message: m.JobFailed) -> None:
         """The one error handler: a CurateError becomes a modal, never a traceback."""
@@ -217,14 +226,17 @@ class CurateApp(App[None]):
     def on_screen_resume(self) -> None:
         self._refresh_job_panels()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_jobs":
+            return bool(self.jobs)
+        return True
+
     def action_cancel_jobs(self) -> None:
-        running = [w for w in self.workers if w.is_running and w.group != "read"]
-        if not running:
-            self.notify("no job is running")
-            return
+        running = [w for w in self._job_workers.values() if not w.is_cancelled]
         for worker in running:
             worker.cancel()
-        self.notify(f"cancelling {len(running)} job(s); finished batches are kept")
+        if running:
+            self.notify(f"cancelling {len(running)} job(s); finished batches are kept")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.screen))

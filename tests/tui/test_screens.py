@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from curate.tui import messages as m
@@ -44,10 +46,21 @@ async def test_overview_shows_the_catalog(digits_template):
 async def test_scan_runs_as_a_job_and_can_be_cancelled(digits_ws):
     seen: list = []
     app = CurateApp(digits_ws)
+    real_scan = app.ws.scan
+
+    def scan_after_ctrl_x(*args, cancel, **kwargs):
+        # Hold the real scan until the key press has cancelled the worker, so the
+        # engine sees cancel() == True at its first check however fast it is.
+        deadline = time.monotonic() + 30
+        while not cancel() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_scan(*args, cancel=cancel, **kwargs)
+
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await settle(app, pilot)
         runs_before = len(app.ws.scan_runs())
-        # Start a scan and cancel it straight away: nothing is recorded.
+        # Start a scan and cancel it with ctrl+x: the engine stops, nothing is recorded.
+        app.ws.scan = scan_after_ctrl_x
         await pilot.press("s")
         await settle(app, pilot)
         assert isinstance(app.screen, ScanDialog)
@@ -59,16 +72,20 @@ async def test_scan_runs_as_a_job_and_can_be_cancelled(digits_ws):
         await pilot.press("ctrl+x")
         await wait_until(pilot, lambda: _of(seen, m.JobFailed) or _of(seen, m.ScanFinished))
         failed = _of(seen, m.JobFailed)
-        assert [type(f.error).__name__ for f in failed] == ["Cancelled"], seen
+        assert [type(f.error).__name__ for f in failed] == ["Cancelled"]
         await wait_until(pilot, lambda: not app.jobs)
         assert not _of(seen, m.ScanFinished)
         assert len(app.ws.scan_runs()) == runs_before
         # A full scan posts ScanFinished with the new run, and the overview follows.
+        app.ws.scan = real_scan
         await pilot.press("s")
         await settle(app, pilot)
         app.screen.query_one("#extractor").value = "pixels"
         app.screen.query_one("#folds").value = "2"
         await pilot.click("#ok")
+        await wait_until(
+            pilot, lambda: _of(seen, m.ScanFinished) or len(_of(seen, m.JobFailed)) > 1
+        )
         await settle(app, pilot)
         finished = _of(seen, m.ScanFinished)
         assert len(finished) == 1
