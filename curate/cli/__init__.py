@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "status": "curate.cli.workspace:status_cmd",
     "demo": "curate.cli.demo:demo_cmd",
     # scan (issue 3)
+    "scan": "curate.cli.scan:scan_cmd",
+    "issues": "curate.cli.scan:issues_cmd",
+    "extractors": "curate.cli.scan:extractors_cmd",
     # working changes, splits, versions, export (issue 4)
     "relabel": "curate.cli.changes:relabel_cmd",
     "drop": "curate.cli.changes:drop_cmd",

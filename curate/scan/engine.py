@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import time
 import warnings
 from collections import Counter
@@ -38,6 +37,7 @@ from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
 from curate.errors import InvalidInput
 from curate.imaging import common_mode
 from curate.plugins.extractor import ExtractRequest
+from curate.scan.classifier import torch_threads
 
 KNN_K = 10
 #: cleanlab's find_label_issues method. "low_self_confidence" flags, per
@@ -97,27 +97,6 @@ class ScanOutput:
             timing=self.timing,
             seconds=round(sum(self.timing.values()), 3),
         )
-
-
-@contextmanager
-def torch_threads():
-    """Run torch with ``CURATE_THREADS`` intra-op threads (default: 1).
-
-    Why 1: the heads and the kNN work on small matrices, where OpenMP threads
-    spin-waiting on a busy 2-core machine cost more than they give (measured:
-    a logistic-regression step took 57 ms with 2 threads vs 6 ms with 1 while
-    other jobs ran). Set CURATE_THREADS=0 to keep torch's own setting.
-    """
-    import torch
-
-    wanted = int(os.environ.get("CURATE_THREADS", "1") or 0)
-    old = torch.get_num_threads()
-    if wanted > 0:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # -- stage 1: decode ------------------------------------------------------------------
@@ -361,8 +340,8 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
             same = [x for x in nb if x["label"] == class_names[present[given]]]
             details = {
                 "given_class_id": present[given],
-                "p_given": round(float(pred_probs[i, given]), 4),
-                "p_suggested": round(float(pred_probs[i, sugg]), 4),
+                "p_given": _sig(pred_probs[i, given]),
+                "p_suggested": _sig(pred_probs[i, sugg]),
                 "neighbours": nb,
                 "neighbour_agreement": round(len(same) / len(nb), 3) if nb else None,
             }
@@ -504,6 +483,11 @@ def _outliers(distances: np.ndarray, indices: np.ndarray, notes: list[str]):
     return issues["is_outlier_issue"].to_numpy(dtype=bool), score
 
 
+def _sig(x: float, digits: int = 4) -> float:
+    """``x`` rounded to ``digits`` significant digits (tiny probabilities stay visible)."""
+    return float(f"{float(x):.{digits}g}")
+
+
 @contextmanager
 def _quiet():
     """Datalab prints progress to stdout; our stdout may be a JSON document."""
@@ -526,7 +510,7 @@ class _FindingRows:
         self.sid.append(int(sid))
         self.kind.append(kind.value)
         s = float(score) if score is not None else None
-        self.score.append(None if s is None or math.isnan(s) else round(s, 6))
+        self.score.append(None if s is None or math.isnan(s) else s)
         self.is_issue.append(bool(is_issue))
         self.suggested.append(int(suggested) if suggested is not None else None)
         self.details.append(json.dumps(details, separators=(",", ":")))

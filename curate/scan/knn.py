@@ -46,10 +46,8 @@ def knn_graph(
     if k <= 0:
         return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
     if backend == "auto":
-        if device == "cuda":
-            backend = "exact"
-        else:
-            backend = "flat" if n <= EXACT_MAX_ROWS_CPU else "faiss"
+        cpu = "flat" if n <= EXACT_MAX_ROWS_CPU else "faiss"
+        backend = "exact" if device == "cuda" else cpu
     if backend == "faiss":
         return _faiss_ivf(x, k, seed=seed, progress=progress, cancel=cancel)
     if backend == "flat":

@@ -1,0 +1,257 @@
+"""`curate scan`, `curate issues`, `curate extractors`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+
+KINDS = ["label", "near_duplicate", "duplicate", "outlier", "quality", "conflict"]
+
+
+def _stdout_console():
+    console = stderr_console()
+    console.file = sys.stdout
+    return console
+
+
+def _parse_params(values: tuple[str, ...]) -> dict:
+    """KEY=VALUE pairs; a VALUE that parses as JSON (numbers, lists, true) is used as such."""
+    from curate.errors import InvalidInput
+
+    params: dict = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@click.command("scan")
+@click.option(
+    "--extractor",
+    default=None,
+    help="Feature extractor plugin (see `curate extractors`). Default: ensemble "
+    "(k-means patch features + logistic regression, averaged with a pixel kNN).",
+)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extractor option, repeatable (e.g. -p path=./vit for --extractor backbone).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 50),
+    default=5,
+    show_default=True,
+    help="Cross-validation folds for out-of-sample predictions.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto uses CUDA when torch sees a GPU.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same findings.")
+@json_option
+@click.pass_context
+def scan_cmd(
+    ctx: click.Context,
+    extractor: str | None,
+    params: tuple[str, ...],
+    folds: int,
+    device: str,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Scan the live samples for label errors, imbalance, duplicates, outliers and bad images.
+
+    Labels are checked with cleanlab on out-of-sample predicted probabilities
+    (K-fold); duplicates by pixel hash and by nearest neighbours of image
+    fingerprints; image quality by CleanVision-style checks. Every finding is
+    recorded in the catalog as one scan run: list them with `curate issues`.
+    """
+    options = _parse_params(params)
+    with open_workspace(ctx) as ws, progress_bar("scanning", enabled=not as_json) as progress:
+        result = ws.scan(
+            extractor, params=options, folds=folds, device=device, seed=seed, progress=progress
+        )
+    if as_json:
+        emit_json(result)
+        return
+    from rich.table import Table
+
+    console = _stdout_console()
+    console.print(
+        f"Scan run {result.run_id}: {result.samples} samples ({result.labeled} labeled), "
+        f"extractor {result.extractor}, device {result.device}, seed {result.seed}, "
+        f"{result.seconds:.1f}s"
+    )
+    kinds = Table(title="Issues by kind")
+    kinds.add_column("kind")
+    kinds.add_column("issues", justify="right")
+    for kind, count in result.issues.items():
+        kinds.add_row(kind, str(count))
+    console.print(kinds)
+    if result.duplicate_groups:
+        console.print(f"Duplicate groups (exact or near): {result.duplicate_groups}")
+    if result.imbalance is not None:
+        plan = result.imbalance
+        table = Table(
+            title=f"Classes (imbalance ratio {plan.imbalance_ratio:g}, target {plan.target}"
+            + (f" in split {plan.split!r}" if plan.split else "")
+            + ")"
+        )
+        table.add_column("class")
+        table.add_column("samples", justify="right")
+        table.add_column("label issues", justify="right")
+        table.add_column("needed", justify="right")
+        for c in result.classes:
+            table.add_row(c.name, str(c.count), str(c.label_issues), str(c.needed))
+        console.print(table)
+        under = [c.name for c in plan.under_represented]
+        if under:
+            console.print(f"Under-represented: {', '.join(under)}")
+    for note in result.warnings:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print("Next: curate issues --type label")
+
+
+def _evidence(f) -> str:
+    d = f.details
+    kind = f.kind.value
+    if kind == "label":
+        agree = d.get("neighbour_agreement")
+        nb = f", neighbours agree {agree:.0%}" if agree is not None else ""
+        return f"p(given)={d.get('p_given')}, p(suggested)={d.get('p_suggested')}{nb}"
+    if kind in ("duplicate", "near_duplicate"):
+        return f"group {d.get('group')} of {d.get('group_size')}, keep sid {d.get('keep')}"
+    if kind == "quality":
+        return ", ".join(d.get("checks", [])) or "-"
+    if kind == "outlier":
+        return f"mean neighbour distance {d.get('mean_neighbour_distance')}"
+    if kind == "conflict":
+        return "labels: " + ", ".join(d.get("labels", []))
+    return ""
+
+
+@click.command("issues")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(KINDS),
+    default="label",
+    show_default=True,
+    help="Kind of finding. conflict: the same image under two labels (needs no scan).",
+)
+@click.option(
+    "--class",
+    "classes",
+    multiple=True,
+    help="Only samples with this label when scanned (repeatable).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="At most N findings (default: 50 in the table, all with --json).",
+)
+@click.option("--run", "run_id", type=int, default=None, help="Scan run (default: the latest).")
+@click.option(
+    "--all", "include_all", is_flag=True, help="Include samples that are not flagged (ranked too)."
+)
+@json_option
+@click.pass_context
+def issues_cmd(
+    ctx: click.Context,
+    kind: str,
+    classes: tuple[str, ...],
+    limit: int | None,
+    run_id: int | None,
+    include_all: bool,
+    as_json: bool,
+) -> None:
+    """List the findings of the latest scan, most suspicious first.
+
+    SCORE: lower = more suspicious, for every kind (cleanlab's convention);
+    the list is sorted by ascending score. For labels it is cleanlab's label
+    quality (the out-of-sample probability of the given label, sharpened);
+    SUGGESTED is the class the model predicts.
+
+    With --json, one document: a list of objects with sample_id, sid, source
+    (original path), kind, given_label, suggested_label, score, is_issue and
+    details (evidence: probabilities, nearest neighbours, duplicate group).
+    """
+    if limit is None and not as_json:
+        limit = 50
+    with open_workspace(ctx) as ws:
+        found = ws.findings(
+            kind,
+            classes=list(classes) or None,
+            limit=limit,
+            only_issues=not include_all,
+            run_id=run_id,
+        )
+    if as_json:
+        emit_json([f.model_dump(mode="json") for f in found])
+        return
+    from rich.table import Table
+
+    console = _stdout_console()
+    if not found:
+        console.print(f"No {kind} issues.")
+        return
+    table = Table(title=f"{len(found)} {kind} finding{'s' if len(found) != 1 else ''}")
+    table.add_column("#", justify="right")
+    table.add_column("sid", justify="right")
+    table.add_column("source", overflow="fold")
+    table.add_column("label")
+    if kind == "label":
+        table.add_column("suggested")
+    table.add_column("score", justify="right")
+    table.add_column("evidence", overflow="fold")
+    for rank, f in enumerate(found, start=1):
+        row = [str(rank), str(f.sid), f.source or "-", f.given_label or f.current_label or "-"]
+        if kind == "label":
+            row.append(f.suggested_label or "-")
+        row += ["-" if f.score is None else f"{f.score:.3g}", _evidence(f)]
+        table.add_row(*row)
+    console.print(table)
+
+
+@click.command("extractors")
+@json_option
+def extractors_cmd(as_json: bool) -> None:
+    """List the feature extractor plugins and their options."""
+    from curate.plugins.registry import list_plugins, load_plugin, params_table
+
+    rows = []
+    for info in list_plugins("curate.extractors"):
+        entry = {"name": info.name, "distribution": info.distribution, "options": []}
+        try:
+            entry["options"] = params_table(load_plugin(info.group, info.name).Params)
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            entry["error"] = str(exc)
+        rows.append(entry)
+    if as_json:
+        emit_json(rows)
+        return
+    console = _stdout_console()
+    for entry in rows:
+        console.print(f"[bold]{entry['name']}[/bold] ({entry['distribution']})")
+        if "error" in entry:
+            console.print(f"  [red]cannot load:[/red] {entry['error']}")
+        for opt in entry["options"]:
+            default = "required" if opt["required"] else f"default {opt['default']!r}"
+            console.print(f"  {opt['name']} ({opt['type']}, {default}): {opt['description']}")
