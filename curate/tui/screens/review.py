@@ -108,6 +108,12 @@ class ReviewScreen(CurateScreen):
         self.query_one(DataTable).focus()
         self.action_reload()
 
+    def on_screen_resume(self) -> None:
+        # A scan or a commit elsewhere may have changed the findings: read them
+        # again (the cursor stays on the same sample when it is still listed).
+        if self.is_mounted and self.findings:
+            self.action_reload()
+
     # -- loading ---------------------------------------------------------------------------
     def action_reload(self) -> None:
         kind = self.query_one("#kind-filter", Select).value
@@ -142,6 +148,7 @@ class ReviewScreen(CurateScreen):
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
+        self._preview_sid, keep = None, self._preview_sid
         for f in self.findings:
             table.add_row(
                 f.sample_id[:8],
@@ -156,8 +163,10 @@ class ReviewScreen(CurateScreen):
         more = "+" if n >= FINDINGS_LIMIT else ""
         self.query_one("#findings-count", Label).update(f"{n}{more} findings")
         if n:
-            table.move_cursor(row=0)
-            self._show(0)
+            rows = [f.sid for f in self.findings]
+            row = rows.index(keep) if keep in rows else 0
+            table.move_cursor(row=row)
+            self._show(row)
         else:
             self._show(None)
 
