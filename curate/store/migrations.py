@@ -213,6 +213,31 @@ CREATE TABLE policies (
 );
 """
 
+FINDINGS_WIDE = """
+-- The long-form findings pivoted to one row per (run, sample), in the column
+-- names of cleanlab's Datalab.get_issues(): is_<kind>_issue, <kind>_score.
+CREATE VIEW findings_wide AS
+SELECT run_id, sid,
+       bool_or(is_issue) FILTER (WHERE kind = 'label')          AS is_label_issue,
+       min(score) FILTER (WHERE kind = 'label')                 AS label_score,
+       any_value(suggested_class_id) FILTER (WHERE kind = 'label') AS suggested_class_id,
+       bool_or(is_issue) FILTER (WHERE kind = 'outlier')        AS is_outlier_issue,
+       min(score) FILTER (WHERE kind = 'outlier')               AS outlier_score,
+       coalesce(bool_or(is_issue) FILTER (WHERE kind = 'near_duplicate'), false)
+                                                                AS is_near_duplicate_issue,
+       min(score) FILTER (WHERE kind = 'near_duplicate')        AS near_duplicate_score,
+       any_value(CAST(json_extract(details, '$.group') AS BIGINT))
+           FILTER (WHERE kind = 'near_duplicate')               AS near_duplicate_group,
+       coalesce(bool_or(is_issue) FILTER (WHERE kind = 'duplicate'), false)
+                                                                AS is_duplicate_issue,
+       any_value(CAST(json_extract(details, '$.group') AS BIGINT))
+           FILTER (WHERE kind = 'duplicate')                    AS duplicate_group,
+       bool_or(is_issue) FILTER (WHERE kind = 'quality')        AS is_quality_issue,
+       min(score) FILTER (WHERE kind = 'quality')               AS quality_score
+FROM findings
+GROUP BY run_id, sid;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("001_initial", INITIAL),
     # Views for versions, labels and changes (issue 4; SQL in version_views.py).
@@ -220,4 +245,6 @@ MIGRATIONS: list[Migration] = [
     # Augmentation policies by content hash, so every augmented sample's recipe
     # can name its policy and be replayed (issue 5).
     Migration("003_policies", POLICIES),
+    # One row per (scan run, sample) with cleanlab-style columns (issue 3).
+    Migration("004_findings_wide", FINDINGS_WIDE),
 ]

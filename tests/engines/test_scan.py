@@ -212,3 +212,17 @@ def test_cancel_leaves_no_run(tmp_path):
     assert ws.scan_runs() == []
     assert ws.catalog().scalar("SELECT count(*) FROM findings") == 0
     ws.close()
+
+
+def test_findings_wide_view_has_cleanlab_columns(scanned):
+    ws, _, result, _ = scanned
+    rows = ws.catalog().rows(
+        "SELECT count(*), count(*) FILTER (WHERE is_label_issue), "
+        "count(*) FILTER (WHERE is_near_duplicate_issue), count(DISTINCT sid) "
+        "FROM findings_wide WHERE run_id = ?",
+        [result.run_id],
+    )
+    total, label_issues, near, distinct = rows[0]
+    assert total == distinct == result.samples
+    assert label_issues == result.issues["label"]
+    assert near == result.issues["near_duplicate"]
