@@ -13,6 +13,7 @@ from curate.tui.screens.help import HelpScreen
 from curate.tui.screens.overview import OverviewScreen
 from curate.tui.screens.versions import VersionsScreen
 from curate.tui.widgets.charts import ClassBars
+from curate.tui.widgets.jobs import JobPanel
 from tests.tui.conftest import SIZE, drive, settle, wait_until
 
 
@@ -68,7 +69,11 @@ async def test_scan_runs_as_a_job_and_can_be_cancelled(digits_ws):
         app.screen.query_one("#folds").value = "2"
         await pilot.click("#ok")
         await pilot.pause()
-        assert app.jobs  # the job panel shows it
+        assert app.jobs
+        await pilot.pause()
+        panel, footer = app.screen.query_one(JobPanel), app.screen.query_one("Footer")
+        assert panel.jobs and panel.region.height >= 1  # shown, above the footer
+        assert panel.region.bottom <= footer.region.y
         await pilot.press("ctrl+x")
         await wait_until(pilot, lambda: _of(seen, m.JobFailed) or _of(seen, m.ScanFinished))
         failed = _of(seen, m.JobFailed)

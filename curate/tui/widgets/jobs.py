@@ -32,10 +32,10 @@ class JobRow(Horizontal):
 
 
 class JobPanel(Vertical):
-    """Docked above the footer; hidden while nothing runs. ctrl+x cancels."""
+    """Below the screen body, above the footer; hidden while nothing runs. ctrl+x cancels."""
 
     DEFAULT_CSS = """
-    JobPanel { dock: bottom; height: auto; max-height: 4; display: none; }
+    JobPanel { height: auto; max-height: 4; display: none; }
     JobPanel.-busy { display: block; }
     """
 
