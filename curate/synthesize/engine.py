@@ -54,12 +54,12 @@ class SynthWorkspace(Protocol):
 class _Data:
     train: TrainingSet
     class_ids: dict[str, int]  # name -> class_id
-    reference: np.ndarray  # training-side images for the memorisation check
+    reference: np.ndarray  # original training-side images: the memorisation check
+    derived: np.ndarray  # synthetic/augmented training-side images: the duplicate check
     heldout: np.ndarray | None  # val/test images for the leakage check
     known_ids: set[str]  # derived (synthetic/augmented) samples: a repeat is a duplicate
     size: tuple[int, int]  # (width, height)
     mode: str
-    data_digest: str
     notes: list[str]
 
 
@@ -124,6 +124,7 @@ def run_synthesis(
             classifier,
             train_images=data.reference,
             heldout_images=data.heldout,
+            derived_images=data.derived,
             known_sample_ids=data.known_ids,
             min_confidence=request.gate.min_confidence,
             near_duplicate_distance=request.gate.near_duplicate_distance,
@@ -138,11 +139,7 @@ def run_synthesis(
         cancelled = False
         seconds.update(fit=0.0, sample=0.0, gate=0.0, admit=0.0)
         for group in groups:
-            train = (
-                data.train
-                if len(group) > 1 or gen_cls.supports_class_conditional
-                else (_only(data.train, group[0]))
-            )
+            train = data.train if conditional else _only(data.train, group[0])
             t = time.perf_counter()
             try:
                 ckpt, report = _fit_or_load(
@@ -299,13 +296,16 @@ def _load_data(ws: SynthWorkspace) -> _Data:
     train_rows = table.filter(train_mask)
     if train_rows.num_rows == 0:
         raise InvalidInput("no labeled original training images to learn from")
-    ref_rows = table.filter(ref_mask)
+    original = pc.equal(table.column("origin"), Origin.ORIGINAL.value)
+    ref_rows = table.filter(pc.and_(ref_mask, original))  # labeled or not
+    derived_rows = table.filter(pc.and_(ref_mask, pc.invert(original)))
     size = _common_size(train_rows)
     from curate.imaging import common_mode
 
     mode = common_mode(train_rows.column("mode").to_pylist())
     images = ws.load_pixels(train_rows, size=size, mode=mode)
     reference = ws.load_pixels(ref_rows, size=size, mode=mode)
+    derived_images = ws.load_pixels(derived_rows, size=size, mode=mode)
     heldout = None
     held_rows = table.filter(held_mask)
     if held_rows.num_rows:
@@ -318,9 +318,6 @@ def _load_data(ws: SynthWorkspace) -> _Data:
     index = {cid: i for i, cid in enumerate(present)}
     labels = np.asarray([index[c] for c in class_ids], dtype=np.int64)
     sample_ids = tuple(train_rows.column("sample_id").to_pylist())
-    digest = hashlib.sha256()
-    for sid, cid in zip(sample_ids, class_ids, strict=True):
-        digest.update(f"{sid}:{cid}\n".encode())
     return _Data(
         train=TrainingSet(
             images=images,
@@ -330,11 +327,11 @@ def _load_data(ws: SynthWorkspace) -> _Data:
         ),
         class_ids={names[c]: c for c in present},
         reference=reference,
+        derived=derived_images,
         heldout=heldout,
         known_ids=known_ids,
         size=size,
         mode=mode,
-        data_digest=digest.hexdigest(),
         notes=notes,
     )
 
@@ -379,6 +376,14 @@ def _make_runner(request: SynthRequest, gen_cls: type[Generator], params):
     return LocalRunner(request.generator, params_json, request.device)
 
 
+def _digest(train: TrainingSet) -> str:
+    """Which images with which labels: a relabel or a new sample means a new fit."""
+    h = hashlib.sha256()
+    for sid, label in zip(train.sample_ids, train.labels.tolist(), strict=True):
+        h.update(f"{sid}:{train.class_names[label]}\n".encode())
+    return h.hexdigest()
+
+
 def _fit_key(gen_cls, params, train: TrainingSet, steps: int, request, data: _Data) -> str:
     key = {
         "generator": gen_cls.name,
@@ -388,9 +393,7 @@ def _fit_key(gen_cls, params, train: TrainingSet, steps: int, request, data: _Da
         "classes": list(train.class_names),
         "shape": list(train.shape),
         "mode": data.mode,
-        "data": data.data_digest
-        if len(train.class_names) > 1 or not train.sample_ids
-        else hashlib.sha256("\n".join(train.sample_ids).encode()).hexdigest(),
+        "data": _digest(train),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 

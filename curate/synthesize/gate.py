@@ -4,10 +4,11 @@ Checks, in order (a rejected image gets the first reason that applies):
 
 1. ``leakage``: a near-duplicate (or copy) of a val/test image: it would leak
    the evaluation set into train.
-2. ``duplicate``: byte-identical to another image generated in this run or
-   to a derived (synthetic/augmented) sample already in the workspace.
-3. ``memorised``: a near-duplicate (or copy) of a training-side image: the
-   generator copied what it was shown.
+2. ``memorised``: a near-duplicate (or copy) of an original training image:
+   the generator copied what it was shown.
+3. ``duplicate``: identical or near-identical to an image admitted earlier in
+   this run, or to a derived (synthetic/augmented) sample already in the
+   workspace: a mode-collapsed generator cannot pad a class with one image.
 4. ``wrong-class`` / ``low-confidence``: the gate classifier does not predict
    the target class, or not with at least ``min_confidence``.
 
@@ -107,7 +108,8 @@ class QualityGate:
         *,
         train_images: np.ndarray,
         heldout_images: np.ndarray | None,
-        known_sample_ids: set[str],
+        derived_images: np.ndarray | None = None,
+        known_sample_ids: set[str] = frozenset(),
         min_confidence: float = 0.5,
         near_duplicate_distance: float | None = None,
         seed: int = 0,
@@ -119,6 +121,12 @@ class QualityGate:
             pixel_features(heldout_images)
             if heldout_images is not None and len(heldout_images)
             else None
+        )
+        # derived samples already in the workspace, then every image admitted here
+        self.generated_features = (
+            pixel_features(derived_images)
+            if derived_images is not None and len(derived_images)
+            else np.zeros((0, self.train_features.shape[1]), dtype=np.float32)
         )
         self.known = set(known_sample_ids)
         self.distance = (
@@ -137,16 +145,18 @@ class QualityGate:
             held_d, _ = nearest_rms(feats, self.heldout_features)
         else:
             held_d = np.full(len(images), np.inf)
+        gen_d, _ = nearest_rms(feats, self.generated_features)
         proba = self.classifier.predict_proba(images)
         verdicts = []
+        admitted: list[int] = []
         for i, sid in enumerate(sample_ids):
             conf = float(proba[i, target])
             if held_d[i] <= self.distance:
                 reason = "leakage"
-            elif sid in self.known:
-                reason = "duplicate"
             elif train_d[i] <= self.distance:
                 reason = "memorised"
+            elif sid in self.known or gen_d[i] <= self.distance or self._near(feats, i, admitted):
+                reason = "duplicate"
             elif int(proba[i].argmax()) != target:
                 reason = "wrong-class"
             elif conf < self.min_confidence:
@@ -154,8 +164,19 @@ class QualityGate:
             else:
                 reason = None
             self.known.add(sid)  # an identical later image is a duplicate of this one
+            if reason is None:
+                admitted.append(i)
             verdicts.append(Verdict(reason, conf, float(train_d[i])))
+        if admitted:
+            self.generated_features = np.concatenate([self.generated_features, feats[admitted]])
         return verdicts, proba
+
+    def _near(self, feats: np.ndarray, i: int, earlier: list[int]) -> bool:
+        """Is image ``i`` a near-duplicate of one admitted earlier in the same batch?"""
+        if not earlier:
+            return False
+        diff = feats[earlier] - feats[i]
+        return bool(np.sqrt((diff * diff).mean(axis=1)).min() <= self.distance)
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from curate.core.progress import CancelFn, ProgressFn, no_progress
@@ -150,7 +151,10 @@ class RayRunner:
         stream = self.actor.sample.remote(class_name, n, seed)
         try:
             for ref in stream:
-                yield self._call(ref)
+                batch = self._call(ref)
+                if not batch.images.flags.writeable:  # Ray hands out read-only views
+                    batch = replace(batch, images=batch.images.copy())
+                yield batch
         finally:
             # The caller stopped early (cancel, enough admitted): stop the remote loop too.
             if not stream.is_finished():

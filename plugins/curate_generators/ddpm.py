@@ -223,6 +223,8 @@ class DDPMGenerator(Generator):
             t = torch.randint(0, p.num_train_timesteps, (bs,), device=dev, generator=gen)
             a = alphas[t].view(-1, 1, 1, 1)
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            if dev.type == "cuda":
+                xt = xt.contiguous(memory_format=torch.channels_last)
             with T.autocast(dev, self._bf16()):
                 pred = forward(xt, t, class_labels=y).sample
             loss = F.mse_loss(pred.float(), noise)
@@ -310,6 +312,8 @@ class DDPMGenerator(Generator):
                 inp = inp.contiguous(memory_format=torch.channels_last)
             with T.autocast(dev, self._bf16()):
                 eps = net(inp, t, class_labels=labels).sample.float()
+            if self.params.compile and dev.type == "cuda":
+                eps = eps.clone()  # CUDA graphs reuse their output buffer on the next call
             if guided:
                 cond, uncond = eps.chunk(2)
                 eps = uncond + p.guidance_scale * (cond - uncond)

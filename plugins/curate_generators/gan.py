@@ -131,6 +131,7 @@ class ProjectionDiscriminator(nn.Module):
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], gen: torch.Generator) -> torch.Tensor:
     """DiffAugment: the same random, differentiable transforms for real and fake batches."""
+    x = x.float()  # fake images arrive in bf16 under autocast; grid_sample wants one dtype
     n = x.shape[0]
     dev = x.device
 
@@ -170,7 +171,7 @@ class GANGenerator(Generator):
     needs_fit = True
     needs_gpu = False
     deterministic_with_seed = True
-    default_fit_steps = 2000
+    default_fit_steps = 1500
 
     params: GANParams
 
