@@ -285,6 +285,7 @@ async def test_synthesize_runs_a_generator_and_shows_what_was_admitted(tmp_path)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await settle(app, pilot)
         await pilot.press("4")
+        await wait_until(pilot, lambda: _of(seen, m.GeneratorsLoaded), 120)
         await settle(app, pilot, rounds=6)
         app.screen.query_one("#generator").value = "gan"
         await settle(app, pilot)
