@@ -47,17 +47,24 @@ def main() -> None:
     n, dim = args.rows, args.dim
     t = time.perf_counter()
     centres = rng.normal(size=(5000, dim)).astype(np.float32)
-    x = centres[rng.integers(0, 5000, n)]
-    x += 0.35 * rng.normal(size=(n, dim)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = np.empty((n, dim), dtype=np.float32)
+    for s in range(0, n, 65536):  # in chunks, so generating does not set the peak
+        e = min(s + 65536, n)
+        chunk = centres[rng.integers(0, 5000, e - s)]
+        chunk += 0.35 * rng.standard_normal((e - s, dim), dtype=np.float32)
+        x[s:e] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     src = rng.choice(n, args.pairs, replace=False)
     dst = rng.choice(np.setdiff1d(np.arange(n), src), args.pairs, replace=False)
     x[dst] = x[src] + 0.002 * rng.normal(size=(args.pairs, dim)).astype(np.float32)
     gen_s = time.perf_counter() - t
     base_mb = peak_rss_mb()
-    print(f"data: {n} x {dim} float32 ({x.nbytes / 2**20:.0f} MiB) in {gen_s:.1f}s; "
-          f"RSS after generating: {base_mb:.0f} MiB")
+    print(
+        f"data: {n} x {dim} float32 ({x.nbytes / 2**20:.0f} MiB) in {gen_s:.1f}s; "
+        f"RSS after generating: {base_mb:.0f} MiB"
+    )
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     with torch_threads():
         t = time.perf_counter()
         dist, idx = knn_graph(x, 10, backend=args.backend, device=args.device, seed=0)
@@ -76,11 +83,20 @@ def main() -> None:
     print(f"kNN graph (k=10, backend {args.backend}): {knn_s:.1f} s")
     print(f"threshold {threshold:.4f}, components: {group_s:.1f} s, {n_groups} groups")
     print(f"planted pairs found in one group: {same.sum()}/{args.pairs} (recall {recall:.3f})")
-    print(f"peak RSS: {peak:.0f} MiB (data alone {x.nbytes / 2**20:.0f} MiB; "
-          f"an N x N float32 matrix would be {n * n * 4 / 2**40:.1f} TiB)")
+    print(
+        f"peak RSS: {peak:.0f} MiB (data alone {x.nbytes / 2**20:.0f} MiB; "
+        f"an N x N float32 matrix would be {n * n * 4 / 2**40:.1f} TiB)"
+    )
     total = knn_s + group_s
-    print(("PASS" if total < 600 and peak < 8192 else "MISS")
-          + f": near-duplicate search on {n} x {dim}: {total:.1f} s, peak {peak:.0f} MiB, no N x N")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    # The claim has no time target: it must complete, within memory, without N x N.
+    ok = recall > 0.95 and peak < 4 * 1024 + x.nbytes / 2**20
+    print(
+        ("PASS" if ok else "MISS")
+        + f": near-duplicate search on {n} x {dim} completed in {total:.1f} s wall "
+        f"({cpu:.0f} CPU-s), peak RSS {peak:.0f} MiB, no N x N allocation"
+    )
 
 
 if __name__ == "__main__":
