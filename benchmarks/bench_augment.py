@@ -7,8 +7,10 @@ generated 224x224 RGB PNGs, and one policy (default: the `light` preset):
 
 * baseline: a plain albumentations loop, one process pinned to one core, over
   the same stored PNG bytes: decode (Pillow) -> Compose(image=...) -> encode
-  PNG (the same encoder settings curate uses). What anyone writing augmented
-  files needs, without any bookkeeping.
+  PNG (the same encoder settings curate uses), kept in memory. The targets are
+  judged against this one: it is the augmentation work alone.
+* baseline with files: the same loop writing one PNG file per image, as a
+  script producing augmented images would (context, not the target).
 * curate, 1 worker pinned to the same core: `Workspace.augment(copies=K,
   workers=1)` (K=4 for the digits, 1 for RGB; the baseline makes as many):
   planning, validation on real images, per-sample seeding and no-op
@@ -16,7 +18,7 @@ generated 224x224 RGB PNGs, and one policy (default: the `light` preset):
   catalog transactions included.
 * curate, 2 worker processes, allowed both cores.
 
-Each repeat runs the three side by side on a fresh copy of an ingested
+Each repeat runs the four side by side on a fresh copy of an ingested
 workspace; the script reports images/s and the ratios (median over repeats).
 Targets (issue 5): curate/baseline >= 0.9 on one core, >= 1.7 with 2 workers.
 """
@@ -28,6 +30,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import tempfile
@@ -64,8 +67,18 @@ def make_rgb(root: Path, n: int, size: int = 224) -> Path:
     return root
 
 
-def baseline(ws, policy, copies: int = 1) -> tuple[int, float]:
-    """Plain loop: stored bytes -> decode -> albumentations -> PNG bytes, ``copies`` times."""
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the worker pool is shut down per run)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def baseline(ws, policy, out_dir: Path | None, copies: int = 1) -> tuple[int, float, float]:
+    """Plain loop: stored bytes -> decode -> albumentations -> PNG bytes, ``copies`` times.
+
+    With ``out_dir``, each PNG is also written to its own file there.
+    """
     from curate.imaging import encode_png
 
     table = ws.samples(origins=["original"])
@@ -80,28 +93,37 @@ def baseline(ws, policy, copies: int = 1) -> tuple[int, float]:
     ]
     modes = ["L" if m == "L" else "RGB" for m in table.column("mode").to_pylist()]
     compose = policy.compile(seed=0)
+    cpu = cpu_seconds()
     start = time.perf_counter()
-    out = []
+    if out_dir is not None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+    count = 0
     for data, mode in zip(blobs * copies, modes * copies, strict=True):
         with Image.open(io.BytesIO(data)) as im:
             image = np.asarray(im.convert(mode) if im.mode != mode else im)
-        out.append(encode_png(compose(image=image)["image"]))
-    return len(out), time.perf_counter() - start
+        png = encode_png(compose(image=image)["image"])
+        if out_dir is not None:
+            (out_dir / f"{count:07d}.png").write_bytes(png)
+        count += 1
+    return count, time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def curate_run(
     template: Path, scratch: Path, policy, workers: int, copies: int = 1
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
     from curate.api import Workspace
 
     if scratch.exists():
         shutil.rmtree(scratch)
     shutil.copytree(template, scratch)
     with Workspace.open(scratch) as ws:
+        cpu = cpu_seconds()
         start = time.perf_counter()
         report = ws.augment(policy, balance=False, copies=copies, workers=workers)
         seconds = time.perf_counter() - start
-    return report.added + report.duplicates + report.unchanged, seconds
+        cpu = cpu_seconds() - cpu
+    return report.added + report.duplicates + report.unchanged, seconds, cpu
 
 
 def bench(name: str, source: Path, tmp: Path, policy, repeats: int, copies: int) -> dict:
@@ -111,31 +133,46 @@ def bench(name: str, source: Path, tmp: Path, policy, repeats: int, copies: int)
     with Workspace.init(template) as ws:
         ws.ingest(source)
         n_images = ws.samples().num_rows
-    rows = {"baseline_1core": [], "curate_1worker": [], "curate_2workers": []}
+    names = ("baseline_1core", "baseline_files_1core", "curate_1worker", "curate_2workers")
+    wall: dict[str, list[float]] = {k: [] for k in names}  # images per wall second
+    cpu: dict[str, list[float]] = {k: [] for k in names}  # images per CPU second
     cores = sorted(os.sched_getaffinity(0))
-    one = {cores[0]}
+    load = []
     for _ in range(repeats):
-        os.sched_setaffinity(0, one)
+        load.append(os.getloadavg()[0])
+        os.sched_setaffinity(0, {cores[0]})
         with Workspace.open(template) as ws:
-            n, s = baseline(ws, policy, copies)
-        rows["baseline_1core"].append(n / s)
-        n, s = curate_run(template, tmp / f"{name}-run", policy, 1, copies)
-        rows["curate_1worker"].append(n / s)
+            runs = {
+                "baseline_1core": baseline(ws, policy, None, copies),
+                "baseline_files_1core": baseline(ws, policy, tmp / f"{name}-plain", copies),
+            }
+        runs["curate_1worker"] = curate_run(template, tmp / f"{name}-run", policy, 1, copies)
         os.sched_setaffinity(0, set(cores[:2]))
-        n, s = curate_run(template, tmp / f"{name}-run", policy, 2, copies)
-        rows["curate_2workers"].append(n / s)
+        runs["curate_2workers"] = curate_run(template, tmp / f"{name}-run", policy, 2, copies)
+        for key, (n, seconds, cpu_s) in runs.items():
+            wall[key].append(n / seconds)
+            cpu[key].append(n / cpu_s)
     os.sched_setaffinity(0, set(cores))
-    ratios_1 = [c / b for c, b in zip(rows["curate_1worker"], rows["baseline_1core"], strict=True)]
-    ratios_2 = [c / b for c, b in zip(rows["curate_2workers"], rows["baseline_1core"], strict=True)]
+
+    def ratio(table: dict[str, list[float]], key: str, base="baseline_1core") -> list[float]:
+        return [c / b for c, b in zip(table[key], table[base], strict=True)]
+
     return {
         "dataset": name,
         "images": n_images,
         "augmented_per_run": n_images * copies,
-        "images_per_s": {k: round(statistics.median(v), 1) for k, v in rows.items()},
-        "ratio_1worker": round(statistics.median(ratios_1), 3),
-        "ratio_2workers": round(statistics.median(ratios_2), 3),
-        "ratios_1worker_all": [round(r, 3) for r in ratios_1],
-        "ratios_2workers_all": [round(r, 3) for r in ratios_2],
+        "images_per_s": {k: round(statistics.median(v), 1) for k, v in wall.items()},
+        "images_per_cpu_s": {k: round(statistics.median(v), 1) for k, v in cpu.items()},
+        "ratio_1worker": round(statistics.median(ratio(wall, "curate_1worker")), 3),
+        "ratio_2workers": round(statistics.median(ratio(wall, "curate_2workers")), 3),
+        "cpu_ratio_1worker": round(statistics.median(ratio(cpu, "curate_1worker")), 3),
+        "cpu_ratio_2workers": round(statistics.median(ratio(cpu, "curate_2workers")), 3),
+        "ratio_1worker_vs_files": round(
+            statistics.median(ratio(wall, "curate_1worker", "baseline_files_1core")), 3
+        ),
+        "ratios_1worker_all": [round(r, 3) for r in ratio(wall, "curate_1worker")],
+        "ratios_2workers_all": [round(r, 3) for r in ratio(wall, "curate_2workers")],
+        "load_average_1min": [round(x, 2) for x in load],
     }
 
 
@@ -169,15 +206,24 @@ def main() -> None:
     print(
         f"policy {policy.name} ({policy.short_hash}), {platform.machine()}, {os.cpu_count()} CPUs"
     )
-    header = f"{'dataset':<18}{'images':>7}{'baseline/s':>12}{'curate 1w/s':>13}{'curate 2w/s':>13}{'1w/base':>9}{'2w/base':>9}"
-    print(header)
+    print("images/s (wall); in brackets: the ratio per CPU-second (overhead alone)")
+    head = ["dataset", "images", "baseline/s", "curate 1w/s", "curate 2w/s", "1w/base", "2w/base"]
+    print("{:<18}{:>7}{:>12}{:>13}{:>13}{:>16}{:>16}".format(*head))
     for r in results:
         ips = r["images_per_s"]
         print(
-            f"{r['dataset']:<18}{r['images']:>7}{ips['baseline_1core']:>12}"
+            f"{r['dataset']:<18}{r['augmented_per_run']:>7}{ips['baseline_1core']:>12}"
             f"{ips['curate_1worker']:>13}{ips['curate_2workers']:>13}"
-            f"{r['ratio_1worker']:>9}{r['ratio_2workers']:>9}"
+            f"{r['ratio_1worker']:>8} [{r['cpu_ratio_1worker']:.2f}]"
+            f"{r['ratio_2workers']:>8} [{r['cpu_ratio_2workers']:.2f}]"
         )
+    for r in results:
+        print(
+            f"{r['dataset']}: plain loop writing one file per image "
+            f"{r['images_per_s']['baseline_files_1core']}/s; curate 1 worker / that loop "
+            f"{r['ratio_1worker_vs_files']}"
+        )
+    print("1-min load average before each repeat:", [r["load_average_1min"] for r in results])
     print(json.dumps({"policy": policy.hash, "results": results}))
 
 

@@ -483,6 +483,13 @@ def plan_jobs(
     return plan, entries, parents
 
 
+@functools.lru_cache(maxsize=256)
+def _image_info(width: int, height: int, channels: int) -> ImageInfo:
+    """Shared per shape: most augmented images of a run have a handful of shapes."""
+    mode = "L" if channels == 1 else "RGB"
+    return ImageInfo(width=width, height=height, channels=channels, mode=mode, format="PNG")
+
+
 def _new_sample(
     job: _Job, png: bytes, shape, seed: int, attempt: int, applied, base: dict, reason: str
 ) -> NewSample:
@@ -497,16 +504,9 @@ def _new_sample(
         "decode_mode": job.parent.mode,
         "applied": applied,
     }
-    info = ImageInfo.model_construct(
-        width=width,
-        height=height,
-        channels=channels,
-        mode="L" if channels == 1 else "RGB",
-        format="PNG",
-    )
     return NewSample.model_construct(
         data=png,
-        info=info,
+        info=_image_info(width, height, channels),
         origin=Origin.AUGMENTED,
         parents=[job.parent.sample_id],
         recipe=recipe,
@@ -569,6 +569,8 @@ def run_augment(
     total = sum(shortfall.values())
     done = 0
     cancelled = False
+    for entry, _ in todo:  # compiled here, so forked workers inherit them ready
+        _pipeline(doc, entry.pipeline)
     runner = _Runner(workers)
     stats = {e.class_id: {"added": 0, "duplicates": 0, "unchanged": 0} for e in entries}
     buffer: list[tuple[_Job, NewSample]] = []
@@ -593,7 +595,9 @@ def run_augment(
                 break
             total = max(total, done + len(jobs))
             shortfall = dict.fromkeys(shortfall, 0)
-            chunk = request.chunk_size or max(1, min(64, -(-len(jobs) // (workers * 4))))
+            # Chunks of up to 256 jobs (fewer round trips for tiny images), but at
+            # least 4 per worker so the last ones do not leave cores idle.
+            chunk = request.chunk_size or max(1, min(256, -(-len(jobs) // (workers * 4))))
             for results, chunk_jobs in _run_chunks(runner, doc, objects, jobs, chunk, workers):
                 for (_, png, seed, attempt, applied, shape), job in zip(
                     results, chunk_jobs, strict=True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -33,7 +35,25 @@ def _workspace_option(func):
 def _load(policy: str):
     from curate.augment.policy import load_policy
 
-    return load_policy(policy)
+    loaded = load_policy(policy)
+    for issue in loaded.warnings:
+        click.echo(f"warning: {issue}", err=True)
+    return loaded
+
+
+@contextmanager
+def _lazy_progress(description: str, *, enabled: bool = True) -> Iterator:
+    """A progress callback whose bar appears on the first report (not before a validation error)."""
+    with ExitStack() as stack:
+        bar = None
+
+        def progress(done: int, total: int | None, message: str = "") -> None:
+            nonlocal bar
+            if bar is None:
+                bar = stack.enter_context(progress_bar(description, enabled=enabled))
+            bar(done, total, message)
+
+        yield progress
 
 
 @click.group("augment")
@@ -88,10 +108,10 @@ def validate_cmd(policy: str, as_json: bool) -> None:
     Builds the pipeline, so albumentations' own parameter checks run. Exit
     code 2 when the policy is invalid.
     """
-    from curate.augment.policy import PolicyInvalid
+    from curate.augment.policy import PolicyInvalid, load_policy
 
     try:
-        loaded = _load(policy)
+        loaded = load_policy(policy)
     except PolicyInvalid as exc:
         if as_json:
             emit_json({"valid": False, "issues": [i.model_dump() for i in exc.issues]})
@@ -241,7 +261,7 @@ def run_cmd(
     for bit. Ctrl-C keeps every finished sample; run again to continue.
     """
     loaded = _load(policy)
-    with open_workspace(ctx) as ws, progress_bar("augmenting", enabled=not dry_run) as progress:
+    with open_workspace(ctx) as ws, _lazy_progress("augmenting", enabled=not dry_run) as progress:
         report = ws.augment(
             loaded,
             balance=balance,
