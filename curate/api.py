@@ -673,6 +673,90 @@ class Workspace:
         return run_synthesis(self, request, progress=progress, cancel=cancel)
 
 
+    # -- report, evaluate (issue 8) ---------------------------------------------------------
+    def evaluate(
+        self,
+        version: str | int = "HEAD",
+        against: str | int | None = None,
+        *,
+        truth: str | Path | None = None,
+        truth_column: str | None = None,
+        eval_split: str = "test",
+        train_split: str = "train",
+        oracle: bool = True,
+        classifier=None,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ):
+        """Train the fixed downstream classifier on each version's train split; score held out.
+
+        Scores use ``against``'s (else ``version``'s) ``eval_split``, with the
+        clean labels of ``truth`` (CSV/parquet: path or sample_id + label)
+        when given; ``oracle`` adds an arm trained on the same split with the
+        clean labels. ``classifier``: a :class:`curate.evaluate.ClassifierConfig`
+        or its fields as a dict. Returns an :class:`curate.evaluate.EvaluationResult`.
+        """
+        from curate.evaluate import ClassifierConfig, EvalRequest, run_evaluation
+        from curate.plugins.registry import parse_params
+
+        if classifier is None:
+            classifier = ClassifierConfig()
+        elif not isinstance(classifier, ClassifierConfig):
+            classifier = parse_params(ClassifierConfig, dict(classifier))
+        request = parse_params(
+            EvalRequest,
+            {
+                "version": str(version),
+                "against": None if against is None else str(against),
+                "truth": None if truth is None else str(truth),
+                "truth_column": truth_column,
+                "eval_split": eval_split,
+                "train_split": train_split,
+                "oracle": oracle,
+                "classifier": classifier,
+            },
+        )
+        return run_evaluation(self, request, progress=progress, cancel=cancel)
+
+    def report(
+        self,
+        version: str | int = "HEAD",
+        against: str | int | None = None,
+        *,
+        out: str | Path,
+        format: str | None = None,
+        evaluation=None,
+        steps=None,
+        top_issues: int = 12,
+        examples_per_class: int = 8,
+        thumb_size: int = 64,
+        title: str | None = None,
+    ):
+        """Write the curation report of ``version`` against ``against`` (default: the first
+        version) to ``out``: .html (self-contained) or .md (+ ``<name>_files/``).
+
+        ``evaluation`` (from :meth:`evaluate`) adds the raw / curated / oracle
+        table; ``steps`` (:class:`curate.report.ReportStep` or dicts) adds how
+        the version was made. Returns a :class:`curate.report.ReportResult`.
+        """
+        from curate.plugins.registry import parse_params
+        from curate.report import ReportRequest, ReportStep, write_report
+
+        request = parse_params(
+            ReportRequest,
+            {
+                "version": str(version),
+                "against": None if against is None else str(against),
+                "format": format,
+                "top_issues": top_issues,
+                "examples_per_class": examples_per_class,
+                "thumb_size": thumb_size,
+                "title": title,
+            },
+        )
+        steps = [s if isinstance(s, ReportStep) else ReportStep(**s) for s in (steps or [])]
+        return write_report(self, request, out, evaluation=evaluation, steps=steps)
+
     # -- internals ------------------------------------------------------------------------
     def read_bytes(self, sid: int) -> bytes:
         """The stored bytes of one sample."""

@@ -45,6 +45,9 @@ COMMANDS: dict[str, str] = {
     "generators": "curate.cli.synth:generators_cmd",
     # tui (issue 7)
     "tui": "curate.cli.tui:tui_cmd",
+    # report, evaluate (issue 8)
+    "report": "curate.cli.report:report_cmd",
+    "evaluate": "curate.cli.evaluate:evaluate_cmd",
 }
 
 
