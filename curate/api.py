@@ -727,6 +727,7 @@ class Workspace:
         format: str | None = None,
         evaluation=None,
         steps=None,
+        notes: list[str] | None = None,
         top_issues: int = 12,
         examples_per_class: int = 8,
         thumb_size: int = 64,
@@ -736,8 +737,9 @@ class Workspace:
         version) to ``out``: .html (self-contained) or .md (+ ``<name>_files/``).
 
         ``evaluation`` (from :meth:`evaluate`) adds the raw / curated / oracle
-        table; ``steps`` (:class:`curate.report.ReportStep` or dicts) adds how
-        the version was made. Returns a :class:`curate.report.ReportResult`.
+        table; ``steps`` (:class:`curate.report.ReportStep` or dicts) and
+        ``notes`` (sentences) say how the version was made. Returns a
+        :class:`curate.report.ReportResult`.
         """
         from curate.plugins.registry import parse_params
         from curate.report import ReportRequest, ReportStep, write_report
@@ -755,7 +757,7 @@ class Workspace:
             },
         )
         steps = [s if isinstance(s, ReportStep) else ReportStep(**s) for s in (steps or [])]
-        return write_report(self, request, out, evaluation=evaluation, steps=steps)
+        return write_report(self, request, out, evaluation=evaluation, steps=steps, notes=notes)
 
     # -- internals ------------------------------------------------------------------------
     def read_bytes(self, sid: int) -> bytes:

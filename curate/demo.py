@@ -348,6 +348,20 @@ def run_demo(
         t0 = time.perf_counter()
         step("[10/10] writing the report")
         report_steps = [st.model_dump() for st in steps]
+        notes = [
+            f"Order: the train/test split came first and was committed as {raw.name} (the "
+            "given labels, nothing added): the raw baseline. Label fixes, duplicate drops, "
+            f"synthesis and augmentation came after; the last two only add to train, so "
+            f"{raw.name}/test stays the held-out set of every row of the evaluation.",
+            "The scan saw every image with its given (noisy) labels, test images included, "
+            "as a user's scan would; no clean label took part in curation.",
+        ]
+        if evaluation is not None:
+            notes.append(
+                f"Clean labels ({Path(truth).name}) were read only by the evaluation: to score "
+                f"{raw.name}/test and to train the oracle ({raw.name}/train with clean "
+                "labels, still imbalanced), which measures what label noise costs."
+            )
         for fmt in ("html", "md"):
             rep = ws.report(
                 curated.name,
@@ -355,6 +369,7 @@ def run_demo(
                 out=out / f"report.{fmt}",
                 evaluation=evaluation,
                 steps=report_steps,
+                notes=notes,
                 title="curate demo: raw vs curated",
             )
             outputs[f"report_{fmt}"] = rep.path

@@ -79,6 +79,7 @@ class ReportData:
     lineage: dict[str, Any]
     evaluation: EvaluationResult | None
     steps: list[ReportStep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def made(self) -> dict[str, dict[str, int]]:
@@ -158,6 +159,7 @@ def collect(
     *,
     evaluation: EvaluationResult | None = None,
     steps: list[ReportStep] | None = None,
+    notes: list[str] | None = None,
 ) -> ReportData:
     version = ws.version(request.version)
     if request.against is not None:
@@ -315,4 +317,5 @@ def collect(
         lineage=lineage,
         evaluation=evaluation,
         steps=list(steps or []),
+        notes=list(notes or []),
     )

@@ -47,6 +47,7 @@ def write_report(
     *,
     evaluation: EvaluationResult | None = None,
     steps: list[ReportStep] | None = None,
+    notes: list[str] | None = None,
 ) -> ReportResult:
     started = time.perf_counter()
     path = Path(out)
@@ -55,7 +56,7 @@ def write_report(
         raise InvalidInput(f"{out} is a folder; name the report file, e.g. {out}/report.html")
     if not path.parent.exists():
         raise InvalidInput(f"folder {path.parent} does not exist")
-    data = collect(ws, request, evaluation=evaluation, steps=steps)
+    data = collect(ws, request, evaluation=evaluation, steps=steps, notes=notes)
     if evaluation is not None and evaluation.candidate != data.version.name:
         raise InvalidInput(
             f"the evaluation is of {evaluation.candidate}, the report of {data.version.name}"

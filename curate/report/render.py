@@ -61,7 +61,7 @@ th{background:#f7fafc}td.num{text-align:right;font-variant-numeric:tabular-nums;
 .card{border:1px solid #e2e8f0;border-radius:6px;padding:.5em .8em;background:#f7fafc}
 .card b{display:block;font-size:.8em;color:#4a5568;font-weight:normal}
 .thumbs{display:flex;flex-wrap:wrap;gap:.8em}figure{margin:0;font-size:.8em;max-width:150px}
-figure img{image-rendering:pixelated;border:1px solid #cbd5e0}.grid img{image-rendering:pixelated}
+figure img{image-rendering:pixelated;border:1px solid #cbd5e0}figure.grid{max-width:none}
 .headline{font-size:1.1em;background:#f0fff4;border-left:4px solid #38a169;padding:.6em .9em}
 .miss{background:#fffaf0;border-left-color:#dd6b20}svg{max-width:100%;height:auto}
 code{background:#edf2f7;padding:0 .25em;border-radius:3px}
@@ -110,7 +110,7 @@ def html_sections(data: ReportData) -> list[tuple[str, str]]:
         body = (
             f'<p class="headline{"" if met else " miss"}">'
             f"{escape(narrative.evaluation_sentence(ev))}</p>"
-            + _table(narrative.EVALUATION_HEADER, narrative.evaluation_rows(ev), {3, 4, 5})
+            + _table(narrative.EVALUATION_HEADER, narrative.evaluation_rows(ev), {4, 5})
         )
         header, rows = narrative.recall_rows(ev)
         body += "<h3>Per-class recall on the held-out set</h3>" + _table(
@@ -123,11 +123,14 @@ def html_sections(data: ReportData) -> list[tuple[str, str]]:
         )
         out.append(("Evaluation: raw vs curated vs clean-label oracle", body))
 
-    if data.steps:
+    if data.steps or data.notes:
         rows = [
             [s.name, s.detail, "" if s.seconds is None else f"{s.seconds:.1f}"] for s in data.steps
         ]
-        out.append(("How this version was made", _table(["step", "what happened", "s"], rows, {2})))
+        body = _table(["step", "what happened", "s"], rows, {2}) if rows else ""
+        if data.notes:
+            body += "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in data.notes) + "</ul>"
+        out.append(("How this version was made", body))
 
     header, rows = narrative.class_rows(data)
     body = "".join(f'<div class="chart">{svg}</div>' for _, svg in class_charts(data))
@@ -276,17 +279,20 @@ def render_markdown(
         out.append(_md_table(header, rows))
         out.append("\n### How this was measured\n")
         out.append("\n".join(f"* {line}" for line in narrative.protocol(ev)) + "\n")
-    if data.steps:
+    if data.steps or data.notes:
         section("How this version was made")
-        out.append(
-            _md_table(
-                ["step", "what happened", "s"],
-                [
-                    [s.name, s.detail, "" if s.seconds is None else f"{s.seconds:.1f}"]
-                    for s in data.steps
-                ],
+        if data.steps:
+            out.append(
+                _md_table(
+                    ["step", "what happened", "s"],
+                    [
+                        [s.name, s.detail, "" if s.seconds is None else f"{s.seconds:.1f}"]
+                        for s in data.steps
+                    ],
+                )
             )
-        )
+        if data.notes:
+            out.append("\n".join(f"* {n}" for n in data.notes) + "\n")
     section("Class distribution, before and after")
     for name, svg in class_charts(data):
         out.append(picture(name, svg.encode(), "svg", name) + "\n")
