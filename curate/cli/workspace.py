@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
 
 
 @click.command("init")
@@ -130,10 +130,10 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             payload["quarantine"] = [{"source": u, "reason": r} for u, r in ws.quarantine()]
             emit_json(payload)
             return
+    from rich.console import Console
     from rich.table import Table
 
-    console = stderr_console()
-    console.file = click.get_text_stream("stdout")
+    console = Console()
     splits = sorted({s for c in status.class_details for s in c.by_split})
     if splits == ["-"]:
         splits = []  # no given splits: one column would only repeat the count
