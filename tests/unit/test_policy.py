@@ -253,22 +253,6 @@ def test_presets_are_registered_through_entry_points():
     assert [p.name for p in list_presets()] == names
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_presets_load_and_apply_to_gray_and_rgb(name):
-    from curate.augment.build import check_on_image
-
-    policy = load_policy(name)
-    assert policy.name == name and policy.description and policy.warnings == []
-    rng = np.random.default_rng(0)
-    for image in (
-        rng.integers(0, 256, (8, 8), dtype=np.uint8),
-        rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
-    ):
-        assert check_on_image(policy, "default", image, "test image") == []
-        out = policy.compile(seed=1)(image=image)["image"]
-        assert out.dtype == np.uint8 and out.shape == image.shape
-
-
 def test_third_party_presets_use_the_same_mechanism(monkeypatch):
     """A preset is any entry point naming a callable that returns a Policy, mapping or YAML."""
     from importlib.metadata import EntryPoint
@@ -291,6 +275,21 @@ def test_third_party_presets_use_the_same_mechanism(monkeypatch):
 
 def third_party_preset() -> str:
     return "name: mine\npipeline: [{transform: VerticalFlip, p: 1.0}]\n"
+
+
+def test_public_names_do_not_import_albumentations():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, curate\n"
+        "curate.Policy, curate.load_policy\n"
+        "import curate.augment\n"
+        "curate.augment.validate_policy_text, curate.augment.preview_grid\n"
+        "print(sorted(m for m in ('albumentations', 'torch', 'cv2') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_policy_is_picklable_and_hashable():
