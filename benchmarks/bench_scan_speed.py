@@ -75,14 +75,20 @@ def main() -> None:
             ws.ingest(tmp / "images")
         else:
             ws = Workspace.open(tmp / "ws")
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
         t = time.perf_counter()
         result = ws.scan(args.extractor, device=args.device, seed=0)
         seconds = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         ws.close()
         print(f"machine: {os.cpu_count()} CPUs, device used: {result.device}")
         print(f"samples: {result.samples}, extractor: {result.extractor}")
         print(f"stages: {result.timing}")
         print(f"issues: {result.issues}")
+        print(f"CPU seconds of the scan: {cpu:.1f}; load average: {os.getloadavg()}")
         verdict = "PASS" if seconds < TARGET_S else "MISS"
         print(
             f"{verdict}: full default scan of {result.samples} 28x28 images: {seconds:.1f} s (target < {TARGET_S:.0f} s)"
