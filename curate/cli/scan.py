@@ -136,6 +136,8 @@ def _evidence(f) -> str:
         nb = f", neighbours agree {agree:.0%}" if agree is not None else ""
         return f"p(given)={d.get('p_given')}, p(suggested)={d.get('p_suggested')}{nb}"
     if kind in ("duplicate", "near_duplicate"):
+        if d.get("group_size") == 1 and d.get("files"):
+            return f"one image in {len(d['files'])} files: " + ", ".join(d["files"][:3])
         return f"group {d.get('group')} of {d.get('group_size')}, keep sid {d.get('keep')}"
     if kind == "quality":
         return ", ".join(d.get("checks", [])) or "-"

@@ -174,7 +174,7 @@ def run_scan(
 
 def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
     from curate.scan.classifier import load_extractor, resolve_device
-    from curate.store import samples_repo
+    from curate.store import findings_repo, samples_repo
 
     started = time.time()
     timing: dict[str, float] = {}
@@ -363,10 +363,21 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
             rows.add(sids[i], FindingKind.OUTLIER, o_score[i], o_issue[i], None, details)
             issues["outlier"] += int(o_issue[i])
 
+    # The same file bytes under several paths were stored once (one sample):
+    # still an exact duplicate to the user, reported with every path.
+    files_of = findings_repo.multi_source_samples(cat)
+    row_of = {int(s): i for i, s in enumerate(sids)}
     for kind, group_of in ((FindingKind.DUPLICATE, exact), (FindingKind.NEAR_DUPLICATE, near)):
         members: dict[int, list[int]] = {}
         for i in np.flatnonzero(group_of >= 0):
             members.setdefault(int(group_of[i]), []).append(int(i))
+        if kind == FindingKind.DUPLICATE:
+            next_group = max(members, default=-1) + 1
+            for sid in sorted(files_of):
+                i = row_of.get(sid)
+                if i is not None and exact[i] < 0:
+                    members[next_group] = [i]
+                    next_group += 1
         for g, idx in members.items():
             group_sids = [int(sids[i]) for i in idx]
             keep = min(group_sids)
@@ -386,6 +397,8 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
                     "labels": labels_in_group,
                     "given_class_id": given_ids[i],
                 }
+                if kind == FindingKind.DUPLICATE and int(sids[i]) in files_of:
+                    details["files"] = files_of[int(sids[i])][:20]
                 if kind == FindingKind.NEAR_DUPLICATE:
                     details["distance"] = round(float(nearest[i]), 6)
                     details["threshold"] = round(threshold, 6)

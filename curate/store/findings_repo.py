@@ -207,6 +207,17 @@ def conflict_findings(table: pa.Table) -> list[Finding]:
     ]
 
 
+def multi_source_samples(cat: Catalog) -> dict[int, list[str]]:
+    """sid -> its paths, for samples ingested from more than one path (identical files)."""
+    return {
+        int(sid): list(uris)
+        for sid, uris in cat.rows(
+            "SELECT sid, list(DISTINCT uri ORDER BY uri) FROM sources "
+            "GROUP BY sid HAVING count(DISTINCT uri) > 1"
+        )
+    }
+
+
 def duplicate_groups(cat: Catalog, run_id: int) -> list[list[int]]:
     """Groups (sids, ascending) of exact or near duplicates of ``run_id``.
 

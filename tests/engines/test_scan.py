@@ -56,6 +56,9 @@ def scanned(tmp_path_factory):
     # A near duplicate: the same digit with a little noise.
     noisy = np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
     _save(root / "data" / str(y[picked[0]]) / "dup_near.png", noisy)
+    # The same file twice (same bytes): stored once, reported with both paths.
+    twin = root / "data" / str(y[picked[1]]) / f"d{picked[1]:04d}.png"
+    (twin.parent / "twin_copy.png").write_bytes(twin.read_bytes())
     # Bad images: black, and a strip with an odd aspect ratio.
     _save(root / "data" / "0" / "black.png", np.zeros((8, 8), np.uint8))
     _save(root / "data" / "1" / "strip.png", rng.integers(0, 255, (8, 64), dtype=np.uint8))
@@ -111,9 +114,16 @@ def test_duplicates_have_groups_and_duplicate_groups_merges_them(scanned):
     }
     original = sid_of[f"d{first:04d}.png"]
     exact = ws.findings("duplicate")
-    assert {f.sid for f in exact} == {original, sid_of["dup_exact.png"]}
-    assert len({f.details["group"] for f in exact}) == 1
+    pixel_twins = [f for f in exact if f.details["group_size"] == 2]
+    assert {f.sid for f in pixel_twins} == {original, sid_of["dup_exact.png"]}
+    assert len({f.details["group"] for f in pixel_twins}) == 1
     assert all(f.score == 0.0 for f in exact)
+    same_file = [f for f in exact if f.details["group_size"] == 1]
+    assert len(same_file) == 1
+    names = {Path(p).name for p in same_file[0].details["files"]}
+    original_name = Path(same_file[0].source).name
+    assert names == {original_name, "twin_copy.png"} and original_name.startswith("d")
+    assert same_file[0].sid not in {s for g in ws.duplicate_groups() for s in g}
     near = ws.findings("near_duplicate")
     near_sids = {f.sid for f in near}
     assert {original, sid_of["dup_exact.png"], sid_of["dup_near.png"]} <= near_sids
