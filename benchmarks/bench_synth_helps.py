@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -147,7 +148,12 @@ def main() -> None:
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="curate-bench-synth-"))
     cut = str(args.cut)
-    report: dict = {"date": time.strftime("%Y-%m-%d"), "args": vars(args), "arms": {}}
+    report: dict = {
+        "date": time.strftime("%Y-%m-%d"),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "args": vars(args),
+        "arms": {},
+    }
     try:
         counts = build_split(root / "data", args.cut, args.keep, seed=0)
         report["data"] = counts
@@ -226,6 +232,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report["seconds"] = round(time.perf_counter() - started, 1)
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(report, indent=2))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def main() -> None:
     fit = gen.fit(TrainingSet(images, labels, names), steps=args.fit_steps, seed=0)
     report: dict = {
         "date": time.strftime("%Y-%m-%d"),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "device": gen.device,
         "fit": {"steps": fit.steps, "seconds": fit.seconds, "loss": fit.final_loss},
         "parameters": gen.parameter_count(),
@@ -100,6 +102,7 @@ def main() -> None:
         }
         report["solvers"].append(row)
         print(json.dumps(row), flush=True)
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(report, indent=2))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -84,8 +85,9 @@ def main() -> None:
     )
     out: dict = {
         "date": time.strftime("%Y-%m-%d"),
-        "device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({platform.processor()})",
+        "device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({platform.machine()})",
         "torch_threads": torch.get_num_threads(),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "results": [],
     }
     shapes = [("ddpm-4.2M", {"channels": (64, 128, 128), "layers_per_block": 1})]
@@ -167,6 +169,7 @@ def main() -> None:
         {"model": "gan", "what": "sample", "variant": "default", "images_per_s": rate}
     )
     print(f"gan sample: {rate:,.0f} img/s", flush=True)
+    out["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     for r in out["results"]:
         r["images_per_s"] = round(r["images_per_s"], 1)
     print(json.dumps(out, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,7 +166,8 @@ def synth_cmd(
     become pending additions to the train split with origin "synthetic" and
     their lineage (generator, checkpoint hash, seed, class, options).
 
-    Ctrl-C stops after the current batch and keeps what was admitted.
+    Ctrl-C stops after the current batch, keeps what was admitted, prints
+    the result and exits with status 130.
     """
     from curate.synthesize import GateSettings, SynthRequest
 
@@ -205,8 +207,10 @@ def synth_cmd(
         result = ws.synthesize(request, progress=progress, cancel=stop.is_set)
     if as_json:
         emit_json(result)
-        return
-    _render(result)
+    else:
+        _render(result)
+    if result.cancelled:
+        sys.exit(130)  # like any interrupted command, after reporting what was kept
 
 
 def _render(result) -> None:

@@ -73,7 +73,7 @@ class DDPMParams(GeneratorParams):
     sampler: Literal["dpmsolver++", "ddim", "ddpm"] = Field(
         "dpmsolver++", **sample_stage("sampling solver: DPM-Solver++ (multistep), DDIM or DDPM")
     )
-    sampling_steps: int = Field(20, ge=1, le=1000, **sample_stage("denoising steps per sample"))
+    sampling_steps: int = Field(10, ge=1, le=1000, **sample_stage("denoising steps per sample"))
     guidance_scale: float = Field(
         2.0,
         ge=1.0,
@@ -163,8 +163,15 @@ class DDPMGenerator(Generator):
             return DDPMScheduler(**kw, clip_sample=True)
         if kind == "ddim":
             return DDIMScheduler(**kw, clip_sample=True)
+        # thresholding at sample_max_value=1 clips the predicted clean image to [-1, 1],
+        # as DDPM/DDIM's clip_sample does; without it few-step samples drift off-class
         return DPMSolverMultistepScheduler(
-            **kw, algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True
+            **kw,
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            lower_order_final=True,
+            thresholding=True,
+            sample_max_value=1.0,
         )
 
     def _bf16(self) -> bool:

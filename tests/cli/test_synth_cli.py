@@ -132,3 +132,17 @@ def test_synth_help_explains_the_gate():
     result = run(["synth", "--help"])
     assert result.exit_code == 0
     assert "quality gate" in result.output and "--ray-address" in result.output
+
+
+def test_first_ctrl_c_asks_to_stop_and_the_second_aborts():
+    import os
+    import signal
+
+    from curate.cli.synth import _cancel_on_interrupt
+
+    with _cancel_on_interrupt() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.is_set()  # the engine polls this between batches
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
