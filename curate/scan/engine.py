@@ -2,9 +2,9 @@
 
 Stages (each timed, each between ``cancel`` checks):
 
-1. decode every image once: pixel hash (exact duplicates), quality
-   statistics and a fingerprint at native size, pixels at the extractor's
-   input size;
+1. decode every image once: pixel hash (exact duplicates) and quality
+   statistics at native size, pixels at the extractor's input size, and a
+   16x16 fingerprint of those (near duplicates);
 2. the extractor: out-of-sample pred_probs (K-fold) and embeddings;
 3. kNN graphs built here (blocked matmul / IVF index, never N x N), one on the
    embeddings (handed to cleanlab's Datalab as ``knn_graph`` for outliers, and
