@@ -43,12 +43,17 @@ def record_changes(cat: Catalog, changes: pa.Table) -> int:
 
 def _insert_changes(tx, changes: pa.Table) -> None:
     base = tx.execute("SELECT coalesce(max(change_id), 0) + 1 FROM changes").fetchall()[0][0]
+    # Explicit ids: "the latest change wins" must follow the caller's row order,
+    # which row_number() OVER () does not promise.
+    changes = changes.append_column(
+        "change_id", pa.array(range(base, base + changes.num_rows), pa.int64())
+    )
     tx.register("new_changes", changes)
     try:
         tx.execute(
-            f"""
+            """
             INSERT INTO changes
-            SELECT {base} + row_number() OVER () - 1, now(), op, sid, class_id, split,
+            SELECT change_id, now(), op, sid, class_id, split,
                    label_source, reason, run_id, details::JSON, NULL
             FROM new_changes
             """
@@ -93,12 +98,15 @@ def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) ->
     )
     with cat.transaction() as tx:
         base_sid = tx.execute("SELECT coalesce(max(sid), -1) + 1 FROM samples").fetchall()[0][0]
+        rows = rows.append_column(
+            "sid", pa.array(range(base_sid, base_sid + rows.num_rows), pa.int64())
+        )
         tx.register("new_samples", rows)
         try:
             tx.execute(
-                f"""
+                """
                 INSERT INTO samples
-                SELECT {base_sid} + row_number() OVER () - 1, sample_id, width, height, channels,
+                SELECT sid, sample_id, width, height, channels,
                        mode, format, nbytes, pack, pack_offset, origin, parents, recipe::JSON,
                        NULL, now()
                 FROM new_samples
@@ -106,29 +114,23 @@ def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) ->
             )
         finally:
             tx.unregister("new_samples")
-        probe = pa.table({"sample_id": pa.array(ids, pa.string())})
-        tx.register("probe", probe)
-        try:
-            sid_of = dict(
-                tx.execute(
-                    "SELECT sample_id, sid FROM samples SEMI JOIN probe USING (sample_id)"
-                ).fetchall()
-            )
-            # Only these sids matter: skip those already pending or live.
-            tx.register(
-                "probe_sids", pa.table({"sid": pa.array(list(sid_of.values()), pa.int64())})
-            )
-            skip = {
-                r[0]
-                for r in tx.execute(
-                    "SELECT sid FROM changes SEMI JOIN probe_sids USING (sid) "
-                    "WHERE version_id IS NULL AND op = 'add' "
-                    "UNION SELECT sid FROM working SEMI JOIN probe_sids USING (sid)"
-                ).fetchall()
-            }
-            tx.unregister("probe_sids")
-        finally:
-            tx.unregister("probe")
+        # New images got base_sid, base_sid + 1, ... in insertion order; only
+        # images that were already stored can already be pending or live.
+        sid_of = {**known, **{k: base_sid + i for i, k in enumerate(fresh)}}
+        skip: set[int] = set()
+        if known:
+            tx.register("probe_sids", pa.table({"sid": pa.array(list(known.values()), pa.int64())}))
+            try:
+                skip = {
+                    r[0]
+                    for r in tx.execute(
+                        "SELECT sid FROM changes SEMI JOIN probe_sids USING (sid) "
+                        "WHERE version_id IS NULL AND op = 'add' "
+                        "UNION SELECT sid FROM working SEMI JOIN probe_sids USING (sid)"
+                    ).fetchall()
+                }
+            finally:
+                tx.unregister("probe_sids")
         sids = [sid_of[i] for i in ids]
         todo = [(sid, s) for sid, s in zip(sids, samples, strict=True) if sid not in skip]
         seen: set[int] = set()
