@@ -46,7 +46,6 @@ class SynthWorkspace(Protocol):
     def samples(self, *, split=None, classes=None, origins=None): ...
     def classes(self) -> list[tuple[int, str]]: ...
     def load_pixels(self, table, *, size=None, mode=None) -> np.ndarray: ...
-    def balancing_plan(self, *, target=None, split="train"): ...
     def add_samples(self, samples) -> list[int]: ...
 
 
@@ -255,7 +254,7 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
         if request.classes is None:
             raise InvalidInput("--n needs --classes (or leave both out to follow the plan)")
         return dict.fromkeys(dict.fromkeys(request.classes), request.n)
-    plan = ws.balancing_plan(target=request.target)
+    plan = _plan(ws, request.target)
     if request.classes is None:
         counts = {c.name: c.needed for c in plan.under_represented}
         if not counts:
@@ -273,6 +272,29 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
             hint="pass --n to generate anyway",
         )
     return counts
+
+
+def _plan(ws: SynthWorkspace, target: int | None):
+    """The balancing plan over the training side as synthesis sees it.
+
+    ``Workspace.balancing_plan`` counts the train split as soon as any sample
+    has one; in a workspace without splits, the samples synthesis (or
+    augmentation) admitted to train would then be the only ones counted. Here
+    the training side is split "train" or no split, every origin, as in
+    :func:`_load_data`.
+    """
+    import pyarrow.compute as pc
+
+    from curate.core.balance import plan_balance
+
+    table = ws.samples()
+    split = table.column("split")
+    held = pc.fill_null(pc.not_equal(split, TRAIN_SPLIT), False)
+    side = table.filter(pc.and_(pc.invert(held), pc.is_valid(table.column("class_id"))))
+    per_class = Counter(side.column("class_id").to_pylist())
+    counts = [(cid, name, per_class.get(cid, 0)) for cid, name in ws.classes()]
+    has_heldout = pc.any(held).as_py() or False
+    return plan_balance(counts, target=target, split=TRAIN_SPLIT if has_heldout else None)
 
 
 # -- data ------------------------------------------------------------------------------------

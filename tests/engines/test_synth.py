@@ -312,3 +312,11 @@ def test_the_gan_runs_the_whole_path_on_cpu(unsplit):
     assert result.fit is not None and result.fit.steps == 5
     assert len(result.checkpoint) == 64
     assert unsplit.status().origins.get("synthetic", 0) == result.admitted
+
+
+def test_the_plan_counts_admitted_samples_in_a_workspace_without_splits(unsplit, use_pattern):
+    # admitted samples go to "train" while the originals have no split: both still count
+    first = unsplit.synthesize(generator="pattern", classes=["left"], n=5, fit_steps=1)
+    assert first.admitted == 5
+    second = unsplit.synthesize(generator="pattern", fit_steps=1)
+    assert [(c.class_name, c.requested) for c in second.classes] == [("left", 16 - 4 - 5)]
