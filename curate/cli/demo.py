@@ -112,19 +112,19 @@ def demo_cmd(
         emit_json(result)
         return
     o = result.outputs
+    rows = [("workspace", o["workspace"])]
+    rows += [(f"export {k[7:]}", v) for k, v in o.items() if k.startswith("export_")]
+    if "evaluation" in o:
+        rows.append(("evaluation", o["evaluation"]))
+    rows += [("report", f"{o['report_html']}   (open it in a browser)"), ("", o["report_md"])]
     click.echo("")
     click.echo(click.style(f"Done in {result.seconds:.0f} s. Where everything went:", bold=True))
+    for name, where in rows:
+        click.echo(f"  {name:<16}{where}")
     click.echo(
-        f"  workspace     {o['workspace']}   (versions {result.raw} = raw, "
-        f"{result.curated} = curated; try `curate -w {out} log`)"
+        f"  versions        {result.raw} = raw, {result.curated} = curated "
+        f"(`curate -w {out} log`, `curate -w {out} diff raw curated`)"
     )
-    for key, path in o.items():
-        if key.startswith("export_"):
-            click.echo(f"  {'export ' + key[7:]:<14}{path}")
-    if "evaluation" in o:
-        click.echo(f"  evaluation    {o['evaluation']}")
-    click.echo(f"  report        {o['report_html']}   (open it in a browser)")
-    click.echo(f"                {o['report_md']}")
     if result.accuracy:
         acc, f1 = result.accuracy, result.macro_f1
         click.echo("")

@@ -35,8 +35,11 @@ def test_demo_runs_every_step_and_reports_the_payoff(tmp_path):
     from curate.api import Workspace
 
     with Workspace.open(out) as ws:
-        raw, curated = ws.version("raw"), ws.version("curated")
+        raw, fixed, curated = ws.version("raw"), ws.version("fixed"), ws.version("curated")
+        assert (raw.name, fixed.name, curated.name) == ("v1", "v2", "v3")
         assert (raw.name, curated.name) == (result.raw, result.curated)
+        assert fixed.stats.label_sources.get("accepted-suggestion", 0) > 0
+        assert fixed.stats.origins == {"original": 1437}
         # the raw baseline is the data as given: no relabels, nothing made
         assert raw.stats.label_sources == {"given": 1437}
         assert raw.stats.origins == {"original": 1437}
@@ -65,7 +68,7 @@ def test_demo_runs_every_step_and_reports_the_payoff(tmp_path):
         assert result.accuracy[arm["role"]] == arm["accuracy"]
     assert "How this version was made" in html and "Augmented and synthetic samples" in html
     md = (out / "report.md").read_text()
-    assert "| raw (baseline) | v1 |" in md and "| curated | v2 |" in md
+    assert "| raw (baseline) | v1 |" in md and "| curated | v3 |" in md
     assert set(result.outputs) >= {
         "workspace",
         "export_hf",
