@@ -232,18 +232,8 @@ def _render(result) -> None:
         f"checkpoint {(result.checkpoint or '-')[:12]}"
     )
     table = Table(title=f"{result.admitted} admitted, {result.rejected} rejected")
-    for col in (
-        "class",
-        "asked",
-        "generated",
-        "admitted",
-        "rejected",
-        "reasons",
-        "conf",
-        "FD",
-        "FD real",
-    ):
-        table.add_column(col, justify="left" if col in ("class", "reasons") else "right")
+    for col in ("class", "asked", "made", "admitted", "rejected", "conf", "FD", "FD real"):
+        table.add_column(col, justify="left" if col == "class" else "right")
     for c in result.classes:
         table.add_row(
             c.class_name,
@@ -251,12 +241,15 @@ def _render(result) -> None:
             str(c.generated),
             str(c.admitted),
             str(c.rejected),
-            ", ".join(f"{k} {v}" for k, v in c.reasons.items()) or "-",
             "-" if c.mean_confidence is None else f"{c.mean_confidence:.2f}",
             "-" if c.feature_distance is None else f"{c.feature_distance:.2f}",
             "-" if c.real_split_half_distance is None else f"{c.real_split_half_distance:.2f}",
         )
     console.print(table)
+    for c in result.classes:
+        if c.reasons:
+            why = ", ".join(f"{k} {v}" for k, v in c.reasons.items())
+            console.print(f"Rejected {c.class_name}: {why}")
     console.print(
         f"Gate: classifier {result.classifier}, near-duplicate distance "
         f"{result.near_duplicate_distance}, leakage check "

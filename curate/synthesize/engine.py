@@ -212,6 +212,11 @@ def run_synthesis(
     seconds["total"] = round(time.perf_counter() - started, 3)
     if cancelled:
         notes.append("cancelled: the samples admitted before the cancel were kept")
+    if reasons.get("duplicate") and gen_cls.deterministic_with_seed:
+        notes.append(
+            "duplicates: the same checkpoint and --seed make the same images again; "
+            "pass another --seed for new ones"
+        )
     return SynthResult(
         generator=request.generator,
         checkpoint=ckpt_hash,
