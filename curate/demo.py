@@ -233,9 +233,14 @@ def run_demo(
         dropped = _drop_exact_duplicates(ws)
         done("drop exact duplicates", f"{dropped} dropped", t0)
         if ws.changes():
+            t0 = time.perf_counter()
             fixed = ws.commit("fixed: confident label fixes, exact duplicates dropped").version
             ws.tag("fixed", fixed.name, force=True)
-            step(f"   committed {fixed.name} (tag fixed)")
+            done(
+                "commit fixed",
+                f"{fixed.name} (tag fixed): {sum(fixed.stats.changes.values())} changes",
+                t0,
+            )
 
         # -- balance the train split -----------------------------------------------------
         t0 = time.perf_counter()

@@ -15,7 +15,8 @@ def pct(value: float | None, digits: int = 1) -> str:
 def headline(data: ReportData) -> list[tuple[str, str]]:
     """(label, value) pairs for the summary box."""
     v = data.version
-    out = [("version", f"{v.name} ({v.hash[:12]})" + (f" {v.tags}" if v.tags else ""))]
+    tags = f", tag {', '.join(v.tags)}" if v.tags else ""
+    out = [("version", f"{v.name} ({v.hash[:12]}{tags})")]
     if data.against is not None:
         out.append(("compared with", f"{data.against.name} ({data.against.hash[:12]})"))
         out.append(("samples", f"{data.against.stats.samples} -> {v.stats.samples}"))

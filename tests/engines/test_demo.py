@@ -23,6 +23,7 @@ def test_demo_runs_every_step_and_reports_the_payoff(tmp_path):
         "split + commit raw",
         "accept label fixes",
         "drop exact duplicates",
+        "commit fixed",
         "synthesize rare classes",
         "augment to balance",
         "commit curated + export",
