@@ -1,17 +1,22 @@
 """Run a generator on another machine's GPU through a Ray actor.
 
 Why Ray rather than a home-made service: it already moves numpy arrays
-between machines efficiently (its object store), streams generator results,
-schedules onto a GPU (``num_gpus=1``), and handles authentication and
-cluster membership. The laptop keeps the workspace, the gate and admission;
+between machines efficiently (its object store), schedules onto a GPU
+(``num_gpus=1``), and handles authentication (token auth is on by default
+in recent Ray) and cluster membership. The laptop keeps the workspace, the gate and admission;
 the GPU host only fits and samples, and returns checkpoints as bytes, which
 are stored and content-hashed locally.
 
 Set-up (both machines need the same curate version installed with the
-``remote`` extra: ``pip install "curate[remote]"``)::
+``remote`` extra, ``pip install "curate[remote]"``, which brings Ray Client)::
 
-    gpu-host$ ray start --head --port=6379
+    gpu-host$ ray start --head --port=6379        # Ray Client listens on 10001
+    gpu-host$ ray get-auth-token                  # when token auth is on (Ray >= 2.52)
+    laptop$   export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=...
     laptop$   curate synth --generator ddpm --classes 5 --ray-address ray://gpu-host:10001
+
+Checked here over Ray Client (``ray://127.0.0.1:10001`` against a local
+``ray start --head`` with token auth), CPU only.
 
 ``ray`` is imported here only; it is an optional dependency.
 """
@@ -52,6 +57,8 @@ class _GeneratorActor:
         self.runner = LocalRunner(name, params, device)
         self._progress: tuple[int, int | None, str] = (0, None, "")
         self._cancel = threading.Event()
+        self._streams: dict[int, Iterator[GeneratedBatch]] = {}
+        self._lock = threading.Lock()
 
     def device(self) -> str:
         return self.runner.device
@@ -79,9 +86,22 @@ class _GeneratorActor:
         ckpt = self.runner.checkpoint()
         return ckpt.config, ckpt.weights
 
-    def sample(self, class_name: str, n: int, seed: int):
-        # A generator method: Ray streams each batch back as it is made.
-        yield from self.runner.sample(class_name, n, seed=seed)
+    # Sampling is a session of plain calls, not a Ray generator method: streaming
+    # generators do not work through Ray Client (ray://), the laptop-to-GPU-host case.
+    def open_sample(self, class_name: str, n: int, seed: int) -> int:
+        with self._lock:
+            key = max(self._streams, default=0) + 1
+            self._streams[key] = iter(self.runner.sample(class_name, n, seed=seed))
+            return key
+
+    def next_batch(self, key: int) -> GeneratedBatch | None:
+        with self._lock:
+            stream = self._streams.get(key)
+            return None if stream is None else next(stream, None)
+
+    def close_sample(self, key: int) -> None:
+        with self._lock:
+            self._streams.pop(key, None)
 
     def close(self) -> None:
         self.runner.close()
@@ -148,17 +168,21 @@ class RayRunner:
         return Checkpoint(config, weights)
 
     def sample(self, class_name: str, n: int, *, seed: int) -> Iterator[GeneratedBatch]:
-        stream = self.actor.sample.remote(class_name, n, seed)
+        key = self._call(self.actor.open_sample.remote(class_name, n, seed))
+        pending = self.actor.next_batch.remote(key)
         try:
-            for ref in stream:
-                batch = self._call(ref)
+            while True:
+                batch = self._call(pending)
+                if batch is None:
+                    return
+                # ask for the next batch now: the GPU works while the caller gates this one
+                pending = self.actor.next_batch.remote(key)
                 if not batch.images.flags.writeable:  # Ray hands out read-only views
                     batch = replace(batch, images=batch.images.copy())
                 yield batch
         finally:
-            # The caller stopped early (cancel, enough admitted): stop the remote loop too.
-            if not stream.is_finished():
-                self._ray.cancel(stream)
+            # the caller may stop early (cancel, enough admitted): end the session
+            self.actor.close_sample.remote(key)
 
     def info(self) -> dict[str, Any]:
         return {"where": "ray", "device": self.device}
