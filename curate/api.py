@@ -243,24 +243,28 @@ class Workspace:
     def balancing_plan(self, *, target: int | None = None, split: str | None = "train"):
         """Extra samples each class needs to reach ``target`` (default: the largest class).
 
-        Counts come from ``split`` when any sample has it (augmentation and
-        synthesis only ever add to train), else from all live samples.
+        Counts come from the training side: samples in ``split`` plus samples
+        with no split yet (augmentation and synthesis only ever add to train,
+        so in an unsplit workspace originals and derived samples count
+        together). ``split=None`` counts every live sample.
         """
         from curate.core.balance import plan_balance
 
         cat = self.catalog()
-        use_split = split
-        if split is not None and not cat.scalar(
-            "SELECT count(*) FROM working WHERE split = ?", [split]
-        ):
-            use_split = None
-        where = "AND w.split = ?" if use_split is not None else ""
+        where = "AND (w.split = ? OR w.split IS NULL)" if split is not None else ""
         counts = cat.rows(
             "SELECT c.class_id, c.name, count(w.sid) FROM classes c "
             f"LEFT JOIN working w ON w.class_id = c.class_id {where} GROUP BY ALL ORDER BY 1",
-            [use_split] if use_split is not None else [],
+            [split] if split is not None else [],
         )
-        return plan_balance(counts, target=target, split=use_split)
+        # Name the split only when some sample is in it: None means "unsplit, all counted".
+        named = (
+            split
+            if split is not None
+            and cat.scalar("SELECT count(*) FROM working WHERE split = ?", [split])
+            else None
+        )
+        return plan_balance(counts, target=target, split=named)
 
     # Engines add their facade methods below, one section each, in issue order.
     # -- scan (issue 3) ----------------------------------------------------------------
@@ -370,7 +374,9 @@ class Workspace:
             known = {name: cid for cid, name in self.classes()}
             unknown = [c for c in classes if c not in known]
             if unknown:
-                raise NotFound(f"no class named {unknown[0]!r}", hint=f"classes: {', '.join(known)}")
+                raise NotFound(
+                    f"no class named {unknown[0]!r}", hint=f"classes: {', '.join(known)}"
+                )
             class_ids = [known[c] for c in classes]
         table = findings_repo.findings_table(
             cat, run_id, kind=kind, class_ids=class_ids, limit=limit, only_issues=only_issues
@@ -420,7 +426,6 @@ class Workspace:
             progress=progress,
             cancel=cancel,
         )
-
 
     # -- working changes, splits, versions, export (issue 4) -----------------------
     def resolve_sample(self, ref: str) -> int:
@@ -671,7 +676,6 @@ class Workspace:
         elif fields:
             raise InvalidInput("pass either a SynthRequest or its fields, not both")
         return run_synthesis(self, request, progress=progress, cancel=cancel)
-
 
     # -- report, evaluate (issue 8) ---------------------------------------------------------
     def evaluate(

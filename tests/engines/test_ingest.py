@@ -248,3 +248,27 @@ def test_orphan_packs_from_a_crash_are_removed(workspace, image_folder):
     # every catalog row still points at readable bytes
     for sid in workspace.samples().column("sid").to_pylist():
         assert workspace.read_bytes(sid)
+
+
+def test_balancing_plan_counts_unsplit_originals_with_train_additions(workspace, image_folder):
+    import numpy as np
+
+    from curate.core.models import ImageInfo, NewSample, Origin
+    from curate.imaging import encode_png
+
+    workspace.ingest(image_folder)  # 4 per class, no splits
+    rng = np.random.default_rng(12345)  # not a seed the fixture used: new images
+    added = [
+        NewSample(
+            data=encode_png(rng.integers(0, 256, (16, 16), dtype=np.uint8)),
+            info=ImageInfo(width=16, height=16, channels=1, mode="L", format="PNG"),
+            origin=Origin.SYNTHETIC,
+            class_id=0,
+            split="train",
+        )
+        for _ in range(2)
+    ]
+    workspace.add_samples(added)
+    plan = workspace.balancing_plan()
+    assert {c.name: c.count for c in plan.classes} == {"cat": 6, "dog": 4, "eel": 4}
+    assert {c.name: c.needed for c in plan.classes} == {"cat": 0, "dog": 2, "eel": 2}
