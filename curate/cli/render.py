@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from curate.errors import CurateError
+from curate.errors import CurateError, InvalidInput
 
 
 def emit_json(value: Any) -> None:
@@ -18,6 +18,22 @@ def emit_json(value: Any) -> None:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def parse_key_values(items: tuple[str, ...], *, option: str = "--param") -> dict[str, Any]:
+    """KEY=VALUE pairs of a repeatable option; a VALUE that parses as JSON
+    (numbers, lists, true) is taken as JSON, anything else as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"{option} {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 def error_line(message: str, hint: str | None = None) -> None:

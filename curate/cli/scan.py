@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+from curate.cli.render import (
+    emit_json,
+    json_option,
+    open_workspace,
+    parse_key_values,
+    progress_bar,
+    stderr_console,
+)
 
 KINDS = ["label", "near_duplicate", "duplicate", "outlier", "quality", "conflict"]
 
@@ -16,22 +22,6 @@ def _stdout_console():
     console = stderr_console()
     console.file = sys.stdout
     return console
-
-
-def _parse_params(values: tuple[str, ...]) -> dict:
-    """KEY=VALUE pairs; a VALUE that parses as JSON (numbers, lists, true) is used as such."""
-    from curate.errors import InvalidInput
-
-    params: dict = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--param {item!r}: expected KEY=VALUE")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
 
 
 @click.command("scan")
@@ -82,7 +72,7 @@ def scan_cmd(
     fingerprints; image quality by CleanVision-style checks. Every finding is
     recorded in the catalog as one scan run: list them with `curate issues`.
     """
-    options = _parse_params(params)
+    options = parse_key_values(params)
     with open_workspace(ctx) as ws, progress_bar("scanning", enabled=not as_json) as progress:
         result = ws.scan(
             extractor, params=options, folds=folds, device=device, seed=seed, progress=progress

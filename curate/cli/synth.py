@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -11,23 +10,8 @@ from contextlib import contextmanager
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+from curate.cli.render import emit_json, json_option, open_workspace, parse_key_values, progress_bar
 from curate.errors import InvalidInput
-
-
-def _parse_params(items: tuple[str, ...]) -> dict:
-    """KEY=VALUE pairs; a VALUE that parses as JSON (numbers, lists, true) is taken as JSON."""
-    out: dict = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"--param {item!r}: expected KEY=VALUE")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        out[key.strip()] = value
-    return out
 
 
 @contextmanager
@@ -188,7 +172,7 @@ def synth_cmd(
             "fit_steps": fit_steps,
             "device": device,
             "seed": seed,
-            "params": _parse_params(params),
+            "params": parse_key_values(params),
             "gate": GateSettings(
                 min_confidence=min_confidence, near_duplicate_distance=near_duplicate_distance
             ),
