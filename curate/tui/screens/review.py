@@ -9,6 +9,7 @@ change (relabel back, restore a drop) through the same API.
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from rich.text import Text
@@ -212,7 +213,9 @@ class ReviewScreen(CurateScreen):
         if f.score is not None:
             lines.append(f"score {f.score:.4f} (lower = more suspicious)")
         if f.source:
-            lines.append(f"[dim]{f.source[-40:]}[/dim]")
+            # The last three path parts: enough to find the file, and the same
+            # wherever the dataset lives (absolute paths overflow an 80-column pane).
+            lines.append(f"[dim]…/{'/'.join(PurePath(f.source).parts[-3:])}[/dim]")
         return "\n".join(lines)
 
     def on_preview_decoded(self, message: m.PreviewDecoded) -> None:
