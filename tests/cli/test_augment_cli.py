@@ -193,7 +193,8 @@ def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
     with Workspace.init(tmp_path / "ws") as ws:
         ws.ingest(SAMPLE_DIGITS)
     args = ["augment", "run", "-w", str(tmp_path / "ws"), "--policy", "heavy"]
-    args += ["--no-balance", "--copies", "2", "--workers", "2"]
+    # Enough work (8 x 1437) that an idle machine is still busy when Ctrl-C comes.
+    args += ["--no-balance", "--copies", "8", "--workers", "2"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "curate", *args],
         stdout=subprocess.PIPE,
@@ -206,14 +207,14 @@ def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
     while not children.read_text().split() and time.monotonic() < deadline:
         time.sleep(0.1)  # the worker pool starts once planning and checks are done
     assert proc.poll() is None, proc.communicate()
-    time.sleep(2.0)
+    time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted; finished work was kept" in stderr
     assert "Traceback" not in stderr
 
-    total = 2 * 1437
+    total = 8 * 1437
     with Workspace.open(tmp_path / "ws") as ws:
         kept = ws.samples(origins=["augmented"])
         assert 0 < kept.num_rows < total
