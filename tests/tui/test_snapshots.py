@@ -22,7 +22,11 @@ def _settled(*keys: str):
             await pilot.press(key)
             await settle(app, pilot, rounds=6)
         app.clear_notifications()
-        await pilot.pause()
+        # A DataTable sizes its columns as rows arrive; let the header catch
+        # up with a full layout pass before the screenshot.
+        await pilot.pause(0.1)
+        app.screen.refresh(layout=True)
+        await pilot.pause(0.1)
 
     return run_before
 

@@ -92,11 +92,13 @@ class ReviewScreen(CurateScreen):
             yield Label("", id="findings-count")
         with Horizontal(id="review-body"):
             table = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
-            table.add_column("sample", key="sample")
+            # Fixed widths where the content has a fixed format (an 8-character
+            # id prefix, a 4-decimal score), so the table does not reflow as rows load.
+            table.add_column("sample", key="sample", width=8)
             table.add_column("kind", key="kind")
             table.add_column("given", key="given")
             table.add_column("sugg.", key="suggested")
-            table.add_column("score", key="score")
+            table.add_column("score", key="score", width=6)
             table.add_column("done", key="decision")
             yield table
             with Vertical(id="preview"):
