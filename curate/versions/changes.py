@@ -25,6 +25,21 @@ def _table(rows: list[dict]) -> pa.Table:
     return pa.table(cols, schema=CHANGE_SCHEMA)
 
 
+def _record(
+    cat: Catalog, op: str, sids: list[int], rows: list[dict], info: dict, details: list[dict]
+) -> ChangeReport:
+    """Record ``rows`` and report them; samples asked for but not changed count as unchanged."""
+    record_changes(cat, _table(rows))
+    return ChangeReport(
+        op=op,
+        recorded=len(rows),
+        unchanged=len(set(sids)) - len(rows),
+        samples=[info[r["sid"]]["sample_id"] for r in rows],
+        details=details,
+        pending=worktree_repo.pending_count(cat),
+    )
+
+
 def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
     known = dict((n, i) for i, n in samples_repo.classes(cat))
     if label in known:
@@ -69,17 +84,10 @@ def relabel(
         }
         for s in todo
     ]
-    record_changes(cat, _table(rows))
-    return ChangeReport(
-        op="relabel",
-        recorded=len(rows),
-        unchanged=len(set(sids)) - len(rows),
-        samples=[info[s]["sample_id"] for s in todo],
-        details=[
-            {"sample_id": info[s]["sample_id"], "from": info[s]["label"], "to": label} for s in todo
-        ],
-        pending=worktree_repo.pending_count(cat),
-    )
+    details = [
+        {"sample_id": info[s]["sample_id"], "from": info[s]["label"], "to": label} for s in todo
+    ]
+    return _record(cat, "relabel", sids, rows, info, details)
 
 
 def drop(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
@@ -87,22 +95,11 @@ def drop(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeR
     info = worktree_repo.sample_summary(cat, sids)
     todo = [s for s in dict.fromkeys(sids) if info[s]["live"]]
     rows = [{"op": "drop", "sid": s, "reason": reason} for s in todo]
-    record_changes(cat, _table(rows))
-    return ChangeReport(
-        op="drop",
-        recorded=len(rows),
-        unchanged=len(set(sids)) - len(rows),
-        samples=[info[s]["sample_id"] for s in todo],
-        details=[
-            {
-                "sample_id": info[s]["sample_id"],
-                "label": info[s]["label"],
-                "split": info[s]["split"],
-            }
-            for s in todo
-        ],
-        pending=worktree_repo.pending_count(cat),
-    )
+    details = [
+        {"sample_id": info[s]["sample_id"], "label": info[s]["label"], "split": info[s]["split"]}
+        for s in todo
+    ]
+    return _record(cat, "drop", sids, rows, info, details)
 
 
 def restore(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
@@ -122,22 +119,11 @@ def restore(cat: Catalog, sids: list[int], *, reason: str | None = None) -> Chan
         }
         for s in todo
     ]
-    record_changes(cat, _table(rows))
-    return ChangeReport(
-        op="restore",
-        recorded=len(rows),
-        unchanged=len(set(sids)) - len(rows),
-        samples=[info[s]["sample_id"] for s in todo],
-        details=[
-            {
-                "sample_id": info[s]["sample_id"],
-                "label": names.get(known[s][0]),
-                "split": known[s][1],
-            }
-            for s in todo
-        ],
-        pending=worktree_repo.pending_count(cat),
-    )
+    details = [
+        {"sample_id": info[s]["sample_id"], "label": names.get(known[s][0]), "split": known[s][1]}
+        for s in todo
+    ]
+    return _record(cat, "restore", sids, rows, info, details)
 
 
 def reset(cat: Catalog, sids: list[int] | None = None) -> ChangeReport:
