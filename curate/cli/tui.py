@@ -6,11 +6,20 @@ from pathlib import Path
 
 import click
 
+from curate.tui.graphics import GRAPHICS_CHOICES
+
 
 @click.command("tui")
 @click.argument("workspace", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--graphics",
+    type=click.Choice(GRAPHICS_CHOICES),
+    default=None,
+    help="How images are drawn: kitty or sixel graphics, or colour half-blocks (any "
+    "truecolor terminal). Default: $CURATE_TUI_GRAPHICS, else auto (ask the terminal).",
+)
 @click.pass_context
-def tui_cmd(ctx: click.Context, workspace: str | None) -> None:
+def tui_cmd(ctx: click.Context, workspace: str | None, graphics: str | None) -> None:
     """Curate in the terminal: overview, review findings, augment, synthesize, versions.
 
     WORKSPACE defaults to --workspace, then the nearest workspace at or above
@@ -24,4 +33,4 @@ def tui_cmd(ctx: click.Context, workspace: str | None) -> None:
     paths = find_workspace(Path(given) if given else None)  # a clear error before any UI
     from curate.tui import run
 
-    run(paths.root)
+    run(paths.root, graphics=graphics)

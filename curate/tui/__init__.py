@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run(workspace: str | Path) -> None:
-    """Run the TUI on the workspace at ``workspace`` until the user quits."""
+def run(workspace: str | Path, *, graphics: str | None = None) -> None:
+    """Run the TUI on the workspace at ``workspace`` until the user quits.
+
+    ``graphics``: kitty | sixel | halfblock | auto (see :mod:`curate.tui.graphics`).
+    """
     from curate.tui.app import CurateApp
 
-    CurateApp(workspace).run()
+    CurateApp(workspace, graphics=graphics).run()

@@ -63,7 +63,11 @@ SCREENS_IN_ORDER = [
 
 
 class CurateApp(App[None]):
-    """``curate tui``. ``workspace`` is a path or an open :class:`Workspace` (tests)."""
+    """``curate tui``. ``workspace`` is a path or an open :class:`Workspace` (tests).
+
+    ``graphics`` is kitty | sixel | halfblock | auto (default: ``$CURATE_TUI_GRAPHICS``,
+    else auto, which asks the terminal); images are drawn with it.
+    """
 
     TITLE = "curate"
     CSS_PATH = "app.tcss"
@@ -88,9 +92,15 @@ class CurateApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, workspace: Any, *, open_writable: bool = True) -> None:
+    def __init__(
+        self, workspace: Any, *, open_writable: bool = True, graphics: str | None = None
+    ) -> None:
         super().__init__()
         from curate.api import Workspace
+        from curate.tui.graphics import select_graphics
+
+        # Before the app runs: detection asks the terminal (see curate.tui.graphics).
+        self.graphics = select_graphics(graphics)
 
         if isinstance(workspace, Workspace):
             self.ws = workspace

@@ -22,6 +22,14 @@ SIZE = (100, 32)
 SMALL = (80, 24)
 
 
+@pytest.fixture(autouse=True)
+def halfblock_graphics(monkeypatch):
+    """Half-block images in every TUI test: deterministic cells, no terminal queries."""
+    from curate.tui.graphics import GRAPHICS_ENV
+
+    monkeypatch.setenv(GRAPHICS_ENV, "halfblock")
+
+
 @pytest.fixture(scope="session")
 def digits_template(tmp_path_factory) -> Path:
     """digits: ingested, split (seed 0), committed as v1 "baseline", scanned (pixels, 2 folds)."""

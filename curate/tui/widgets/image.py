@@ -1,9 +1,12 @@
-"""Images in any truecolor terminal: two pixels per cell with the upper half block.
+"""Images in the terminal: Kitty or Sixel graphics where the terminal has them, else half-blocks.
 
-Each cell is ``▀`` with the upper pixel as foreground and the lower pixel as
-background colour, so a W x H image takes W columns and H/2 rows. Images are
-scaled (nearest neighbour, aspect kept) to the widget's size; decoding happens
-in a worker, these widgets only resize and draw.
+Half-blocks work in any truecolor terminal: each cell is ``▀`` with the upper
+pixel as foreground and the lower pixel as background colour, so a W x H
+image takes W columns and H/2 rows. Kitty's graphics protocol and Sixel draw
+real pixels; ``textual-image`` encodes them (see :mod:`curate.tui.graphics`
+for how the renderer is chosen). Images are scaled (nearest neighbour, aspect
+kept: an 8x8 digit stays sharp) to the widget's size; decoding happens in a
+worker, these widgets only resize and draw.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Label
+
+from curate.tui.graphics import HALFBLOCK, SIXEL
 
 UPPER_HALF = "\u2580"
 
@@ -83,11 +88,11 @@ def halfblock_text(image: np.ndarray, columns: int, rows: int) -> Text:
     return text
 
 
-class PixelImage(Widget):
-    """Draws ``image`` (a uint8 array set by the screen) fitted to the widget."""
+class HalfBlockImage(Widget):
+    """Draws ``image`` with half-block cells, fitted to the widget and centred."""
 
     DEFAULT_CSS = """
-    PixelImage { width: 1fr; height: 1fr; }
+    HalfBlockImage { width: 1fr; height: 1fr; }
     """
 
     image: reactive[np.ndarray | None] = reactive(None, always_update=True)
@@ -126,6 +131,128 @@ class PixelImage(Widget):
         pad = max(0, (width - used) // 2)
         segments = [Segment(" " * pad), *line, Segment(" " * max(0, width - used - pad))]
         return Strip(segments, width)
+
+
+def fit_cells(
+    image_size: tuple[int, int], box: tuple[int, int], cell: tuple[int, int]
+) -> tuple[int, int]:
+    """(columns, rows) of the largest aspect-kept fit of a (w, h) image in a box of cells.
+
+    ``cell`` is one cell's size in pixels (terminal cells are about twice as
+    tall as wide, so a square image takes about twice as many columns as rows).
+    """
+    (w, h), (cols, rows), (cw, ch) = image_size, box, cell
+    if w <= 0 or h <= 0 or cols < 1 or rows < 1:
+        return 0, 0
+    scale = min(cols * cw / w, rows * ch / h)
+    return max(1, min(cols, round(w * scale / cw))), max(1, min(rows, round(h * scale / ch)))
+
+
+class ProtocolImage(Widget):
+    """Draws ``image`` with Kitty's graphics protocol or Sixel through ``textual-image``.
+
+    The image is scaled here (nearest neighbour) to exactly the pixels of the
+    cells it takes, so ``textual-image`` does not resample it again (its
+    bicubic resize would blur small images).
+    """
+
+    DEFAULT_CSS = """
+    ProtocolImage { width: 1fr; height: 1fr; align-horizontal: center; }
+    """
+
+    image: reactive[np.ndarray | None] = reactive(None, always_update=True)
+
+    def __init__(self, graphics: str, *, placeholder: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.graphics = graphics
+        self.placeholder = placeholder
+        self._shown: tuple[int, int, int] | None = None
+        self.inner: Widget | None = None  # textual-image's widget, made in compose
+
+    def compose(self) -> ComposeResult:
+        from textual_image.widget import SixelImage, TGPImage
+
+        yield Label(self.placeholder, classes="placeholder")
+        self.inner = SixelImage() if self.graphics == SIXEL else TGPImage()
+        self.inner.display = False
+        yield self.inner
+
+    def watch_image(self) -> None:
+        self._shown = None
+        self._update_inner()
+
+    def on_resize(self) -> None:
+        self._update_inner()
+
+    def _update_inner(self) -> None:
+        inner = self.inner
+        if inner is None or not inner.is_mounted:
+            return
+        from PIL import Image
+        from textual_image.widget import get_cell_size  # measured by select_graphics
+
+        self.query_one(".placeholder").display = self.image is None
+        if self.image is None:
+            inner.display = False
+            inner.image = None  # frees the image in the terminal (Kitty)
+            return
+        rgb = as_rgb(self.image)
+        cell = get_cell_size()
+        cols, rows = fit_cells(
+            (rgb.shape[1], rgb.shape[0]), (self.size.width, self.size.height), cell
+        )
+        key = (id(self.image), cols, rows)
+        if cols == 0 or key == self._shown:
+            return
+        self._shown = key
+        pixels = Image.fromarray(rgb).resize(
+            (cols * cell.width, rows * cell.height), Image.Resampling.NEAREST
+        )
+        inner.styles.width, inner.styles.height = cols, rows
+        inner.display = True
+        inner.image = pixels
+
+    def on_unmount(self) -> None:
+        if self.inner is not None:
+            self.inner.image = None  # frees the image in the terminal (Kitty)
+
+
+class PixelImage(Widget):
+    """An image set by the screen (a uint8 array), drawn with the app's terminal graphics.
+
+    ``graphics`` (kitty | sixel | halfblock) defaults to the app's choice
+    (``CurateApp.graphics``, see :mod:`curate.tui.graphics`); half-blocks in an
+    app that did not choose.
+    """
+
+    DEFAULT_CSS = """
+    PixelImage { width: 1fr; height: 1fr; }
+    """
+
+    image: reactive[np.ndarray | None] = reactive(None, always_update=True)
+
+    def __init__(self, *, placeholder: str = "", graphics: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.placeholder = placeholder
+        self._graphics = graphics
+
+    @property
+    def graphics(self) -> str:
+        if self._graphics is None:
+            self._graphics = getattr(self.app, "graphics", HALFBLOCK)
+        return self._graphics
+
+    def compose(self) -> ComposeResult:
+        if self.graphics == HALFBLOCK:
+            inner: Widget = HalfBlockImage(placeholder=self.placeholder)
+        else:
+            inner = ProtocolImage(self.graphics, placeholder=self.placeholder)
+        inner.image = self.image  # set before mount (thumbnails are built with their image)
+        yield inner
+
+    def watch_image(self) -> None:
+        for inner in self.query("HalfBlockImage, ProtocolImage"):
+            inner.image = self.image
 
 
 class Thumbnail(Vertical):
