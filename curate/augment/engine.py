@@ -13,28 +13,26 @@ so the same recipe gives the same bytes with 1 worker or 16, and
 Parents come from the train split only (never val or test). A workspace with
 no splits at all uses every sample and marks the new ones ``train``.
 
-Workers are processes (``fork`` where the platform has it, so they inherit
-the already imported albumentations instead of paying ~3 s each to import it
-and torch again). The main process reads parent bytes, writes finished
-results in batches (one transaction each) and polls ``cancel``; Ctrl-C or a
-cancel keeps every finished result.
+Jobs run on an engine (:mod:`curate.engines`) in batches: locally a pool of
+processes (``fork`` where the platform has it, so they inherit the already
+imported albumentations instead of paying ~3 s each to import it and torch
+again), or Ray Data tasks with ``--engine ray``. Workers read their parents'
+bytes from the packs themselves; the main process writes finished results in
+groups (one transaction each) and polls ``cancel``; Ctrl-C or a cancel keeps
+every finished result.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import multiprocessing
 import os
-import signal
 import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
 from curate.augment.policy import Policy, PolicyInvalid, PolicyIssue
@@ -42,6 +40,7 @@ from curate.augment.seeds import sample_seed
 from curate.core.balance import BalancingPlan, plan_balance
 from curate.core.models import ImageInfo, Model, NewSample, Origin
 from curate.core.progress import CancelFn, ProgressFn, no_progress
+from curate.engines import using_engine
 from curate.errors import Cancelled, CurateError, InvalidInput, NotFound
 
 MAX_ATTEMPTS = 8  # redraws when a draw leaves the image unchanged (every step skipped)
@@ -54,6 +53,35 @@ WRITE_BYTES = 64 << 20
 WRITE_COUNT = 8192
 WRITE_SECONDS = 10.0
 GRAY_MODES = ("L", "1", "P;L", "LA")
+
+#: A job as a worker gets it (engine batches are slices of a table of these).
+JOB_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("parent_id", pa.string()),
+        ("pack", pa.string()),
+        ("offset", pa.int64()),
+        ("nbytes", pa.int64()),
+        ("mode", pa.string()),
+        ("key", pa.string()),
+        ("copy", pa.int64()),
+    ]
+)
+#: What a worker returns per job: the PNG (null: every draw left the image
+#: unchanged), the recipe's seed/attempt/applied parameters (JSON), or an error.
+RESULT_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("png", pa.binary()),
+        ("seed", pa.int64()),
+        ("attempt", pa.int64()),
+        ("applied", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("channels", pa.int32()),
+        ("error", pa.string()),
+    ]
+)
 
 
 class AugmentRequest(Model):
@@ -247,16 +275,6 @@ _WORKER_POLICIES: dict[str, Policy] = {}
 _WORKER_PIPELINES: dict[tuple[str, str], Any] = {}
 
 
-def _init_worker() -> None:
-    # Ctrl-C goes to the whole process group; the main process decides what
-    # to keep, so workers must not die mid-chunk with a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _worker_ready() -> int:
-    return os.getpid()
-
-
 def _pipeline(doc: str, key: str) -> Any:
     from curate.augment.build import compile_steps
 
@@ -289,79 +307,65 @@ def augment_one(
     return None, seed, attempt, applied
 
 
-def _augment_chunk(doc: str, payload: list[tuple]) -> list[tuple]:
-    """Run jobs ``(index, parent_id, parent_bytes, decode_mode, key, copy)``; picklable results."""
+def augment_batch(jobs: pa.Table, context: tuple[str, Any]) -> pa.Table:
+    """Run a batch of jobs (:data:`JOB_SCHEMA` rows) in a worker: :data:`RESULT_SCHEMA` rows.
+
+    ``context`` is (policy document, :class:`curate.engines.packs.PackReader`):
+    the worker reads its parents' bytes from the packs itself. A failing job
+    becomes a row with ``error`` set, reported by the driver with its context.
+    """
     from curate.augment.build import applied_params
     from curate.imaging import decode, encode_png
 
-    results = []
-    for index, parent_id, data, mode, key, copy in payload:
+    doc, reader = context
+    cols = jobs.to_pydict()
+    out_cols: dict[str, list] = {f.name: [] for f in RESULT_SCHEMA}
+
+    def row(index, png=None, seed=0, attempt=0, applied=None, shape=(None, None, None), error=None):
+        values = (index, png, seed, attempt, applied, *shape, error)
+        for name, value in zip(out_cols, values, strict=True):
+            out_cols[name].append(value)
+
+    for i, index in enumerate(cols["index"]):
+        parent_id, key, copy = cols["parent_id"][i], cols["key"][i], cols["copy"][i]
         try:
             policy, compose = _pipeline(doc, key)
-            image = decode(data, mode=mode)
+            data = reader.read(cols["pack"][i], cols["offset"][i], cols["nbytes"][i])
+            image = decode(data, mode=cols["mode"][i])
             out, seed, attempt, applied = augment_one(policy, compose, image, parent_id, copy)
             if out is None:
-                results.append((index, None, seed, attempt, None, None))
+                row(index, seed=seed, attempt=attempt)
                 continue
-            png = encode_png(out)
             shape = (
                 int(out.shape[1]),
                 int(out.shape[0]),
                 1 if out.ndim == 2 else int(out.shape[2]),
             )
-            results.append((index, png, seed, attempt, applied_params(applied), shape))
+            applied_json = json.dumps(applied_params(applied), separators=(",", ":"))
+            row(index, encode_png(out), seed, attempt, applied_json, shape)
         except Exception as exc:  # reported by the main process with the job's context
-            results.append((index, "error", 0, 0, f"{type(exc).__name__}: {exc}", None))
-    return results
+            row(index, error=f"{type(exc).__name__}: {exc}")
+    return pa.table(out_cols, schema=RESULT_SCHEMA)
+
+
+def _jobs_table(jobs: list[_Job]) -> pa.Table:
+    """Jobs as rows a worker can run alone: where the parent's bytes are, what to apply."""
+    return pa.table(
+        {
+            "index": pa.array([j.index for j in jobs], pa.int64()),
+            "parent_id": pa.array([j.parent.sample_id for j in jobs], pa.string()),
+            "pack": pa.array([j.parent.location[0] for j in jobs], pa.string()),
+            "offset": pa.array([j.parent.location[1] for j in jobs], pa.int64()),
+            "nbytes": pa.array([j.parent.location[2] for j in jobs], pa.int64()),
+            "mode": pa.array([j.parent.mode for j in jobs], pa.string()),
+            "key": pa.array([j.key for j in jobs], pa.string()),
+            "copy": pa.array([j.copy for j in jobs], pa.int64()),
+        },
+        schema=JOB_SCHEMA,
+    )
 
 
 # -- main side --------------------------------------------------------------------------------
-class _Runner:
-    """Runs chunks in-process (1 worker) or in a process pool, keeping a bounded window."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
-        if workers > 1:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self.pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context(method),
-                initializer=_init_worker,
-            )
-            if method == "fork":
-                self._start_forked()
-
-    def _start_forked(self) -> None:
-        """Fork every worker while OpenCV runs single-threaded, then restore the parent.
-
-        A child forked while OpenCV's pthreads pool exists inherits the pool
-        without its threads and hangs in its first OpenCV call. With the pool
-        shut down (1 thread) at fork time, children start clean and stay
-        single-threaded: one process per core.
-        """
-        import cv2
-
-        previous = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            # With fork, the executor starts all its processes on the first submit.
-            self.pool.submit(_worker_ready).result()
-        finally:
-            cv2.setNumThreads(previous)
-
-    def submit(self, doc: str, payload: list[tuple]) -> Future:
-        if self.pool is not None:
-            return self.pool.submit(_augment_chunk, doc, payload)
-        fut: Future = Future()
-        fut.set_result(_augment_chunk(doc, payload))
-        return fut
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -524,8 +528,15 @@ def run_augment(
     *,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
+    engine=None,
 ) -> AugmentReport:
-    """Generate, store and report; the caller holds the writer lock."""
+    """Generate, store and report; the caller holds the writer lock.
+
+    ``engine``: where the jobs run (``"local"``, ``"ray"``, an
+    :class:`~curate.engines.EngineSettings` or an open engine; default: the
+    environment's, else local with ``request.workers`` processes). Bytes are
+    the same on every engine.
+    """
     from curate.store import changes_repo, policies_repo
 
     started = time.perf_counter()
@@ -571,7 +582,6 @@ def run_augment(
     cancelled = False
     for entry, _ in todo:  # compiled here, so forked workers inherit them ready
         _pipeline(doc, entry.pipeline)
-    runner = _Runner(workers)
     stats = {e.class_id: {"added": 0, "duplicates": 0, "unchanged": 0} for e in entries}
     buffer: list[tuple[_Job, NewSample]] = []
 
@@ -582,61 +592,71 @@ def run_augment(
         buffer.clear()
         waiting.update(bytes=0, since=time.monotonic())
 
-    try:
-        for _round in range(MAX_ROUNDS):
-            jobs: list[_Job] = []
-            for entry, pool in todo:
-                n = shortfall[entry.class_id]
-                if n > 0 and _round == 0 and request.copies is not None:
-                    jobs += _copy_jobs(pool, entry.pipeline, request.copies, used, len(jobs))
-                elif n > 0:  # balancing, or topping up after duplicates / unchanged draws
-                    jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
-            if not jobs:
-                break
-            total = max(total, done + len(jobs))
-            shortfall = dict.fromkeys(shortfall, 0)
-            # Chunks of up to 256 jobs (fewer round trips for tiny images), but at
-            # least 4 per worker so the last ones do not leave cores idle.
-            chunk = request.chunk_size or max(1, min(256, -(-len(jobs) // (workers * 4))))
-            for results, chunk_jobs in _run_chunks(runner, doc, objects, jobs, chunk, workers):
-                for (_, png, seed, attempt, applied, shape), job in zip(
-                    results, chunk_jobs, strict=True
-                ):
-                    if png == "error":
-                        name = by_class[job.parent.class_id].name
-                        raise CurateError(
-                            f"augmenting sample {job.parent.sample_id[:12]} (class {name!r}) "
-                            f"with {job.key} failed: {applied}"
-                        )
-                    if png is None:
-                        stats[job.parent.class_id]["unchanged"] += 1
-                        shortfall[job.parent.class_id] += 1
-                        continue
-                    sample = _new_sample(
-                        job, png, shape, seed, attempt, applied, base_recipe, reason
-                    )
-                    buffer.append((job, sample))
-                    waiting["bytes"] += len(png)
-                if (
-                    len(buffer) >= WRITE_COUNT
-                    or waiting["bytes"] >= WRITE_BYTES
-                    or time.monotonic() - waiting["since"] >= WRITE_SECONDS
-                ):
-                    flush()
-                done += len(chunk_jobs)
-                progress(done, total, f"augmenting with {policy.name}")
-                if cancel is not None and cancel():
-                    cancelled = True
-                    break
-            flush()  # duplicates found on write feed the next round's shortfall
-            if cancelled or not any(shortfall.values()):
-                break
-    finally:
+    with using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner:
+        workers = report["workers"] = runner.parallelism
         try:
+            for _round in range(MAX_ROUNDS):
+                jobs: list[_Job] = []
+                for entry, pool in todo:
+                    n = shortfall[entry.class_id]
+                    if n > 0 and _round == 0 and request.copies is not None:
+                        jobs += _copy_jobs(pool, entry.pipeline, request.copies, used, len(jobs))
+                    elif n > 0:  # balancing, or topping up after duplicates / unchanged draws
+                        jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
+                if not jobs:
+                    break
+                total = max(total, done + len(jobs))
+                shortfall = dict.fromkeys(shortfall, 0)
+                # Batches of up to the engine's preferred size (fewer round trips for
+                # tiny images), but at least 4 per worker so the last ones do not leave
+                # workers idle. A job's bytes do not depend on its batch.
+                chunk = request.chunk_size or max(
+                    1, min(runner.preferred_batch_rows, -(-len(jobs) // (workers * 4)))
+                )
+                results = runner.map_batches(
+                    augment_batch, _jobs_table(jobs), batch_rows=chunk, context=(doc, runner.reader)
+                )
+                for part in results:
+                    cols = part.to_pydict()
+                    for i, index in enumerate(cols["index"]):
+                        job = jobs[index]
+                        if cols["error"][i] is not None:
+                            name = by_class[job.parent.class_id].name
+                            raise CurateError(
+                                f"augmenting sample {job.parent.sample_id[:12]} (class {name!r}) "
+                                f"with {job.key} failed: {cols['error'][i]}"
+                            )
+                        png = cols["png"][i]
+                        if png is None:
+                            stats[job.parent.class_id]["unchanged"] += 1
+                            shortfall[job.parent.class_id] += 1
+                            continue
+                        shape = (cols["width"][i], cols["height"][i], cols["channels"][i])
+                        applied = json.loads(cols["applied"][i])
+                        sample = _new_sample(
+                            job, png, shape, cols["seed"][i], cols["attempt"][i], applied,
+                            base_recipe, reason,
+                        )  # fmt: skip
+                        buffer.append((job, sample))
+                        waiting["bytes"] += len(png)
+                    if (
+                        len(buffer) >= WRITE_COUNT
+                        or waiting["bytes"] >= WRITE_BYTES
+                        or time.monotonic() - waiting["since"] >= WRITE_SECONDS
+                    ):
+                        flush()
+                    done += part.num_rows
+                    progress(done, total, f"augmenting with {policy.name}")
+                    if cancel is not None and cancel():
+                        cancelled = True
+                        results.close()  # drop the batches not started yet
+                        break
+                flush()  # duplicates found on write feed the next round's shortfall
+                if cancelled or not any(shortfall.values()):
+                    break
+        finally:
             if buffer:
                 flush()  # Ctrl-C or an error: keep every finished sample
-        finally:
-            runner.close()
     classes = [by_class[e.class_id].model_copy(update=stats[e.class_id]) for e in entries]
     added = sum(c.added for c in classes)
     seconds = time.perf_counter() - started
@@ -667,41 +687,6 @@ def _write(cat, objects, changes_repo, samples, stats, shortfall) -> None:
             stats[job.parent.class_id]["duplicates"] += 1
             shortfall[job.parent.class_id] += 1
         seen.add(sid)
-
-
-def _run_chunks(
-    runner: _Runner, doc: str, objects, jobs: list[_Job], chunk: int, workers: int
-) -> Iterator[tuple[list[tuple], list[_Job]]]:
-    """Yield (results, jobs) per chunk, in job order, with at most 3 chunks per worker in flight."""
-    chunks = [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]
-    window: deque[tuple[Future, list[_Job]]] = deque()
-    next_chunk = 0
-
-    def submit() -> None:
-        nonlocal next_chunk
-        part = chunks[next_chunk]
-        next_chunk += 1
-        payload = [
-            (
-                j.index,
-                j.parent.sample_id,
-                objects.read(*j.parent.location),
-                j.parent.mode,
-                j.key,
-                j.copy,
-            )
-            for j in part
-        ]
-        window.append((runner.submit(doc, payload), part))
-
-    while next_chunk < len(chunks) and len(window) < 3 * workers:
-        submit()
-    while window:
-        future, part = window.popleft()
-        results = future.result()
-        if next_chunk < len(chunks):
-            submit()
-        yield results, part
 
 
 # -- replay ------------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ class RayEngine(Engine):
 
         ray = self._ray
         if table.num_rows == 0:
-            return iter(())
+            return self._stream(None)
         blocks = []
         for number, (start, length) in enumerate(slices(table.num_rows, batch_rows)):
             block = compact(table.slice(start, length))
@@ -198,6 +198,8 @@ class RayEngine(Engine):
         return self._stream(ds)
 
     def _stream(self, ds) -> Iterator[Any]:
+        if ds is None:
+            return
         it = iter(ds.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=2))
         while True:
             try:

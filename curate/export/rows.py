@@ -80,6 +80,47 @@ def _as(array: pa.Array, type_: pa.DataType) -> pa.Array:
     return array if array.type == type_ else array.cast(type_)
 
 
+def build_batch(
+    reader, part: pa.Table, schema: pa.Schema, class_order: list[int]
+) -> pa.RecordBatch:
+    """One record batch of exported rows: ``part`` (rows of ``versions_repo.members``) with
+    its image bytes read through ``reader`` (an ObjectStore or a PackReader: ``read_many``)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    # class_id -> label index, vectorized (-1 marks unlabeled, turned into null).
+    ids = pc.fill_null(part.column("class_id"), -1).to_numpy().astype(np.int64)
+    lut = np.full(max(class_order, default=0) + 2, -1, dtype=np.int64)  # lut[-1] stays -1
+    lut[np.asarray(class_order, dtype=np.int64)] = np.arange(len(class_order))
+    index = lut[ids]
+    fmt = part.column("format").combine_chunks().dictionary_encode()
+    exts = pa.array([extension(f) for f in fmt.dictionary.to_pylist()], pa.string())
+    paths = pc.binary_join_element_wise(part.column("sample_id"), pc.take(exts, fmt.indices), ".")
+    blobs = reader.read_many(
+        zip(
+            part.column("pack").to_pylist(),
+            part.column("pack_offset").to_pylist(),
+            part.column("nbytes").to_pylist(),
+            strict=True,
+        )
+    )
+    image = pa.StructArray.from_arrays(
+        [pa.array(blobs, pa.binary()), paths.combine_chunks()], names=["bytes", "path"]
+    )
+    label = pa.array(index, pa.int64(), mask=index < 0)
+    arrays = {"image": image, "label": label}
+    for name in COLUMNS[2:]:
+        arrays[name] = part.column(name).combine_chunks()
+    return pa.RecordBatch.from_arrays([_as(arrays[f.name], f.type) for f in schema], schema=schema)
+
+
+def rows_batch(part: pa.Table, context: tuple) -> pa.Table:
+    """Engine function: :func:`build_batch` in a worker; ``context`` = (reader, schema,
+    class order)."""
+    reader, schema, class_order = context
+    return pa.Table.from_batches([build_batch(reader, part, schema, class_order)], schema=schema)
+
+
 def record_batches(
     objects: ObjectStore,
     members: pa.Table,
@@ -91,45 +132,63 @@ def record_batches(
     cancel: CancelFn | None = None,
     done_before: int = 0,
     total: int | None = None,
+    engine=None,
 ) -> Iterator[pa.RecordBatch]:
-    """Rows of ``members`` (from ``versions_repo.members``) with image bytes, in order."""
-    import numpy as np
-    import pyarrow.compute as pc
+    """Rows of ``members`` (from ``versions_repo.members``) with image bytes, in order.
 
+    With an ``engine`` (:mod:`curate.engines`) the batches are built by its
+    workers, which read the bytes from the packs themselves; batches of
+    ``batch_rows`` either way (a parquet row group each: the same file bytes).
+    """
     n = members.num_rows
-    # class_id -> label index, vectorized (-1 marks unlabeled, turned into null).
-    ids = pc.fill_null(members.column("class_id"), -1).to_numpy().astype(np.int64)
-    lut = np.full(max(class_order, default=0) + 2, -1, dtype=np.int64)  # lut[-1] stays -1
-    lut[np.asarray(class_order, dtype=np.int64)] = np.arange(len(class_order))
-    index = lut[ids]
-    fmt = members.column("format").combine_chunks().dictionary_encode()
-    exts = pa.array([extension(f) for f in fmt.dictionary.to_pylist()], pa.string())
-    paths = pc.binary_join_element_wise(
-        members.column("sample_id"), pc.take(exts, fmt.indices), "."
-    )
-    for start in range(0, n, batch_rows):
-        check_cancel(cancel)
-        part = members.slice(start, batch_rows)
-        blobs = objects.read_many(
-            zip(
-                part.column("pack").to_pylist(),
-                part.column("pack_offset").to_pylist(),
-                part.column("nbytes").to_pylist(),
-                strict=True,
+    if engine is None:
+        parts: Iterator = (
+            pa.Table.from_batches(
+                [build_batch(objects, members.slice(start, batch_rows), schema, class_order)]
             )
+            for start in range(0, n, batch_rows)
         )
-        image = pa.StructArray.from_arrays(
-            [pa.array(blobs, pa.binary()), paths.slice(start, part.num_rows).combine_chunks()],
-            names=["bytes", "path"],
+    else:
+        parts = engine.map_batches(
+            rows_batch,
+            members,
+            batch_rows=batch_rows,
+            context=(engine.reader, schema, class_order),
         )
-        chunk = index[start : start + part.num_rows]
-        label = pa.array(chunk, pa.int64(), mask=chunk < 0)
-        arrays = {"image": image, "label": label}
-        for name in COLUMNS[2:]:
-            arrays[name] = part.column(name).combine_chunks()
-        yield pa.RecordBatch.from_arrays(
-            [_as(arrays[f.name], f.type) for f in schema], schema=schema
-        )
-        progress(
-            done_before + start + part.num_rows, total if total is not None else n, "exporting"
-        )
+    done = 0
+    try:
+        for batch in rebatch(parts, batch_rows, schema):
+            check_cancel(cancel)
+            yield batch
+            done += batch.num_rows
+            progress(done_before + done, total if total is not None else n, "exporting")
+    finally:
+        close = getattr(parts, "close", None)
+        if close is not None:
+            close()
+
+
+def rebatch(tables: Iterator[pa.Table], rows: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Record batches of exactly ``rows`` rows (the last one shorter) from ordered tables.
+
+    An engine may hand back results joined or split differently from its input
+    batches; the files must not depend on that.
+    """
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= rows:
+            joined = pa.concat_tables(pending)
+            yield _one_batch(joined.slice(0, rows), schema)
+            rest = joined.slice(rows)
+            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+    if held:
+        yield _one_batch(pa.concat_tables(pending), schema)
+
+
+def _one_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    columns = table.combine_chunks().columns  # one chunk each
+    arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in columns]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

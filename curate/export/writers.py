@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -22,6 +24,7 @@ from curate.store.objects import ObjectStore
 
 UNSPLIT = "unsplit"  # split name for samples a version holds without a split
 SHARD_SAMPLES = 10_000  # webdataset samples per tar shard
+FILES_PER_TASK = 1024  # imagefolder files an engine task writes
 
 
 @dataclass
@@ -35,6 +38,12 @@ class ExportJob:
     version_hash: str
     progress: ProgressFn = no_progress
     cancel: CancelFn | None = None
+    #: Where rows are built and shards written (:mod:`curate.engines`); None: here.
+    engine: Any = None
+
+    def engine_reader(self):
+        """How file tasks read image bytes: the engine's pack reader, or the store here."""
+        return self.engine.reader if self.engine is not None else self.objects
 
     def split_slices(self) -> Iterator[tuple[str, pa.Table]]:
         """(split name, rows) in order; NULL splits come last as ``unsplit``."""
@@ -71,6 +80,7 @@ def _batches(job: ExportJob, part: pa.Table, schema: pa.Schema, done: int):
         cancel=job.cancel,
         done_before=done,
         total=job.members.num_rows,
+        engine=job.engine,
     )
 
 
@@ -136,6 +146,8 @@ def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
 
     Lineage in metadata: ``parents`` is a JSON list and ``recipe`` a JSON object,
     both as text ("" for no recipe), so every split's file has the same types.
+    Files are written by the engine's workers, chunk by chunk; the metadata
+    file by this process, in order.
     """
     counts: dict[str, int] = {}
     skipped = 0
@@ -144,44 +156,66 @@ def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
     for split, part in job.split_slices():
         split_dir = out / split
         split_dir.mkdir(parents=True, exist_ok=True)
-        lines = []
-        cols = part.to_pydict()
-        for i in range(part.num_rows):
-            if i % 1024 == 0:
-                check_cancel(job.cancel)
-                job.progress(done + i, total, "exporting")
-            label = cols["label"][i]
-            if label is None:
-                skipped += 1
-                continue
-            rel = f"{label}/{cols['sample_id'][i]}.{rowlib.extension(cols['format'][i])}"
-            target = split_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(
-                job.objects.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
-            )
-            lines.append(
-                json.dumps(
-                    {
-                        "file_name": rel,
-                        "label": label,
-                        "sample_id": cols["sample_id"][i],
-                        "source": cols["source"][i],
-                        "label_source": cols["label_source"][i],
-                        "origin": cols["origin"][i],
-                        # JSON text, not a list/object: HF infers each metadata file's
-                        # types on its own, and an all-empty list column would clash.
-                        "parents": json.dumps(cols["parents"][i] or []),
-                        "recipe": cols["recipe"][i] or "",
-                    },
-                    sort_keys=True,
-                )
-            )
+        lines: list[str] = []
+        items = [
+            (str(split_dir), _rows(part, start, FILES_PER_TASK))
+            for start in range(0, part.num_rows, FILES_PER_TASK)
+        ]
+        for (_, rows), (chunk_lines, chunk_skipped, first) in zip(
+            items, _run(job, write_folder_files, items, context=job.engine_reader()), strict=True
+        ):
+            if first is not None:
+                _check_written(split_dir / first[0], first[1])
+            lines += chunk_lines
+            skipped += chunk_skipped
+            done += rows.num_rows
+            job.progress(done, total, "exporting")
         (split_dir / "metadata.jsonl").write_text("".join(line + "\n" for line in lines))
         counts[split] = len(lines)
-        done += part.num_rows
     job.progress(total, total, "exporting")
     return counts, skipped
+
+
+def write_folder_files(item: tuple[str, pa.Table], reader) -> tuple[list[str], int, Any]:
+    """Engine function: write one chunk's image files under ``split_dir``.
+
+    Returns (metadata lines, unlabeled rows skipped, (first file, its size) or None).
+    """
+    split_dir, part = Path(item[0]), item[1]
+    lines = []
+    skipped = 0
+    first = None
+    cols = part.to_pydict()
+    for i in range(part.num_rows):
+        label = cols["label"][i]
+        if label is None:
+            skipped += 1
+            continue
+        rel = f"{label}/{cols['sample_id'][i]}.{rowlib.extension(cols['format'][i])}"
+        target = split_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = reader.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
+        target.write_bytes(data)
+        if first is None:
+            first = (rel, len(data))
+        lines.append(
+            json.dumps(
+                {
+                    "file_name": rel,
+                    "label": label,
+                    "sample_id": cols["sample_id"][i],
+                    "source": cols["source"][i],
+                    "label_source": cols["label_source"][i],
+                    "origin": cols["origin"][i],
+                    # JSON text, not a list/object: HF infers each metadata file's
+                    # types on its own, and an all-empty list column would clash.
+                    "parents": json.dumps(cols["parents"][i] or []),
+                    "recipe": cols["recipe"][i] or "",
+                },
+                sort_keys=True,
+            )
+        )
+    return lines, skipped, first
 
 
 # -- webdataset ------------------------------------------------------------------------------
@@ -198,41 +232,95 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def write_webdataset(
     job: ExportJob, out: Path, shard_samples: int = SHARD_SAMPLES
 ) -> dict[str, int]:
-    """``split-000000.tar`` shards; per sample ``KEY.ext`` (bytes), ``KEY.cls``, ``KEY.json``."""
+    """``split-000000.tar`` shards; per sample ``KEY.ext`` (bytes), ``KEY.cls``, ``KEY.json``.
+
+    Each shard is one engine task that writes its tar file itself.
+    """
     counts: dict[str, int] = {}
     done = 0
     total = job.members.num_rows
     for split, part in job.split_slices():
-        cols = part.to_pydict()
-        labels = rowlib.label_indices(cols["class_id"], job.class_order)
         n = part.num_rows
-        for shard, start in enumerate(range(0, n, shard_samples)):
-            path = out / f"{split}-{shard:06d}.tar"
-            with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-                for i in range(start, min(start + shard_samples, n)):
-                    if i % 1024 == 0:
-                        check_cancel(job.cancel)
-                        job.progress(done + i, total, "exporting")
-                    key = cols["sample_id"][i]
-                    data = job.objects.read(
-                        cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i]
-                    )
-                    _add(tar, f"{key}.{rowlib.extension(cols['format'][i])}", data)
-                    if labels[i] is not None:
-                        _add(tar, f"{key}.cls", str(labels[i]).encode())
-                    meta = {
-                        "sample_id": key,
-                        "label": cols["label"][i],
-                        "label_index": labels[i],
-                        "split": cols["split"][i],
-                        "source": cols["source"][i],
-                        "label_source": cols["label_source"][i],
-                        "origin": cols["origin"][i],
-                        "parents": cols["parents"][i] or [],
-                        "recipe": json.loads(cols["recipe"][i]) if cols["recipe"][i] else None,
-                    }
-                    _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+        items = [
+            (str(out / f"{split}-{shard:06d}.tar"), _rows(part, start, shard_samples))
+            for shard, start in enumerate(range(0, n, shard_samples))
+        ]
+        context = (job.engine_reader(), job.class_order)
+        for (path, rows), size in zip(
+            items, _run(job, write_shard, items, context=context), strict=True
+        ):
+            _check_written(Path(path), size)
+            done += rows.num_rows
+            job.progress(done, total, "exporting")
         counts[split] = n
-        done += n
     job.progress(total, total, "exporting")
     return counts
+
+
+def write_shard(item: tuple[str, pa.Table], context) -> int:
+    """Engine function: write one webdataset shard (a tar file); returns its size."""
+    path, part = item
+    reader, class_order = context
+    cols = part.to_pydict()
+    labels = rowlib.label_indices(cols["class_id"], class_order)
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for i in range(part.num_rows):
+            key = cols["sample_id"][i]
+            data = reader.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
+            _add(tar, f"{key}.{rowlib.extension(cols['format'][i])}", data)
+            if labels[i] is not None:
+                _add(tar, f"{key}.cls", str(labels[i]).encode())
+            meta = {
+                "sample_id": key,
+                "label": cols["label"][i],
+                "label_index": labels[i],
+                "split": cols["split"][i],
+                "source": cols["source"][i],
+                "label_source": cols["label_source"][i],
+                "origin": cols["origin"][i],
+                "parents": cols["parents"][i] or [],
+                "recipe": json.loads(cols["recipe"][i]) if cols["recipe"][i] else None,
+            }
+            _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+    return os.path.getsize(path)
+
+
+# -- running file tasks ------------------------------------------------------------------------
+def _rows(part: pa.Table, start: int, length: int) -> pa.Table:
+    """A slice that pickles as itself (a task's input), not as the whole table."""
+    from curate.engines.base import compact
+
+    return compact(part.slice(start, length))
+
+
+def _run(job: ExportJob, fn, items: list, *, context) -> Iterator:
+    """``fn(item, context)`` per item on the job's engine (here, in order, without one),
+    checking ``cancel`` between results."""
+    if job.engine is None:
+        results: Iterator = (fn(item, context) for item in items)
+    else:
+        results = job.engine.map(fn, items, context=context)
+    try:
+        for result in results:
+            check_cancel(job.cancel)
+            yield result
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+
+def _check_written(path: Path, size: int) -> None:
+    """A worker wrote ``path``: this machine must see it (a cluster needs a shared folder)."""
+    try:
+        seen = path.stat().st_size
+    except FileNotFoundError:
+        seen = None
+    if seen != size:
+        from curate.errors import InvalidInput
+
+        raise InvalidInput(
+            f"a worker wrote {path.name} but this machine does not see it"
+            + ("" if seen is None else f" whole ({seen} of {size} bytes)"),
+            hint="with --engine ray on a cluster, export to a folder every node shares",
+        )

@@ -127,7 +127,10 @@ class Version:
         overwrite: bool = False,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
+        engine=None,
     ) -> ExportResult:
+        """``engine``: ``"local"`` | ``"ray"`` | :class:`~curate.engines.EngineSettings`
+        (default: ``CURATE_ENGINE``, else local); the same files either way."""
         from curate.export.engine import export_version
 
         return export_version(
@@ -139,6 +142,7 @@ class Version:
             overwrite=overwrite,
             progress=progress,
             cancel=cancel,
+            engine=engine,
         )
 
     def to_parquet(self, out: str | Path, *, overwrite: bool = False) -> ExportResult:
