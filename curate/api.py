@@ -578,10 +578,14 @@ class Workspace:
         overwrite: bool = False,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
+        engine=None,
     ):
-        """Write a version as hf | parquet | imagefolder | webdataset under ``out``."""
+        """Write a version as hf | parquet | imagefolder | webdataset under ``out``.
+
+        ``engine``: ``"local"`` or ``"ray"`` (see :meth:`augment`); the same files.
+        """
         return self.version(version).export(
-            format, out, overwrite=overwrite, progress=progress, cancel=cancel
+            format, out, overwrite=overwrite, progress=progress, cancel=cancel, engine=engine
         )
 
     # -- augmentation (issue 5) --------------------------------------------------------
@@ -597,6 +601,7 @@ class Workspace:
         dry_run: bool = False,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
+        engine=None,
     ):
         """Add augmented train samples for the classes the balancing plan says need them.
 
@@ -604,6 +609,9 @@ class Workspace:
         ``balance`` tops classes up to ``target_per_class`` (default: the largest
         class); ``copies=N`` instead gives every parent N augmented copies in all. Returns an
         :class:`curate.augment.AugmentReport`; results are pending ``add`` changes.
+        ``engine``: ``"local"`` (``workers`` processes) or ``"ray"`` (or
+        :class:`curate.engines.EngineSettings`; default: ``CURATE_ENGINE``, else
+        local): the same samples, bit for bit.
         """
         from curate.augment.engine import AugmentRequest, run_augment
         from curate.augment.policy import as_policy
@@ -621,7 +629,9 @@ class Workspace:
         # as balancing_plan (train, or every sample while there are no splits),
         # read in the one query that also lists the parents.
         with self.writing() as cat:
-            return run_augment(cat, self.objects, pol, request, progress=progress, cancel=cancel)
+            return run_augment(
+                cat, self.objects, pol, request, progress=progress, cancel=cancel, engine=engine
+            )
 
     def augment_preview(
         self, policy, *, class_name: str | None = None, n: int = 16, views: int = 3

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from curate.cli.engine_options import engine_options
 from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
 
 POLICY_HELP = "Policy: a YAML/JSON file or a preset name (see `curate augment presets`)."
@@ -238,6 +239,7 @@ def preview_cmd(
     help="Worker processes (default: the CPU cores this process may use).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be generated; store nothing.")
+@engine_options
 @_workspace_option
 @json_option
 @click.pass_context
@@ -251,6 +253,7 @@ def run_cmd(
     workers: int | None,
     dry_run: bool,
     as_json: bool,
+    engine,
 ) -> None:
     """Generate augmented train samples for the classes that need them.
 
@@ -271,6 +274,7 @@ def run_cmd(
             workers=workers,
             dry_run=dry_run,
             progress=progress,
+            engine=engine,
         )
     if as_json:
         emit_json(report)

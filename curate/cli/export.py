@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from curate.cli.engine_options import engine_options
 from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
 
 FORMATS_HELP = (
@@ -28,9 +29,12 @@ FORMATS_HELP = (
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
 )
 @click.option("--overwrite", is_flag=True, help="Replace DIR if it is not empty.")
+@engine_options
 @json_option
 @click.pass_context
-def export_cmd(ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: bool) -> None:
+def export_cmd(
+    ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: bool, engine
+) -> None:
     """Write VERSION (number, tag, hash prefix or HEAD) for a training pipeline.
 
     Deterministic: the same version gives byte-identical files. Every export
@@ -44,7 +48,7 @@ def export_cmd(ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: 
         chosen = ws.version(version)  # bad names and folders fail before the progress bar
         check_out(out, overwrite)
         with progress_bar("exporting", enabled=not as_json) as progress:
-            result = chosen.export(fmt, out, overwrite=overwrite, progress=progress)
+            result = chosen.export(fmt, out, overwrite=overwrite, progress=progress, engine=engine)
     if as_json:
         emit_json(result)
         return
