@@ -117,6 +117,14 @@ def _cancel_on_interrupt() -> Iterator[threading.Event]:
     show_default=True,
     help="GPUs the Ray actor reserves.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="ray: host the generator in a Ray actor with --remote-gpus GPUs on the cluster at "
+    "--ray-address or $CURATE_RAY_ADDRESS (default: a local Ray instance). "
+    "Default: $CURATE_ENGINE, else local.",
+)
 @click.option("--progress/--no-progress", "show_progress", default=True, help="Progress bar.")
 @json_option
 @click.pass_context
@@ -137,6 +145,7 @@ def synth_cmd(
     refit: bool,
     ray_address: str | None,
     remote_gpus: float,
+    engine: str | None,
     show_progress: bool,
     as_json: bool,
 ) -> None:
@@ -181,6 +190,7 @@ def synth_cmd(
             "refit": refit,
             "ray_address": ray_address,
             "remote_gpus": remote_gpus,
+            "engine": engine,
         },
     )
     with (

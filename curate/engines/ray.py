@@ -36,14 +36,16 @@ ERROR_COLUMN = "__curate_error"
 TASKS_PER_CPU = 2  # map(): tasks in flight per CPU (the next one is queued while one runs)
 
 
-def import_ray():
-    """``ray`` with Ray Data, or a one-line MissingDependency."""
+def import_ray(*, data: bool = True):
+    """``ray`` (with Ray Data unless ``data=False``), or a one-line MissingDependency."""
     try:
         import ray
-        import ray.data  # noqa: F401  (needs ray[data]'s dependencies)
+
+        if data:
+            import ray.data  # noqa: F401  (needs ray[data]'s dependencies)
     except ImportError as exc:
         raise MissingDependency(
-            f"the Ray engine needs ray with Ray Data ({exc})",
+            f"the Ray engine needs ray{' with Ray Data' if data else ''} ({exc})",
             hint='pip install "curate[ray]"',
         ) from None
     return ray
@@ -56,7 +58,7 @@ def connect(address: str | None = None, num_cpus: int | None = None):
     ``ray start`` cluster runs here (its address file may be stale); pass
     ``"auto"`` to join that one. A second call reuses the first connection.
     """
-    ray = import_ray()
+    ray = import_ray(data=False)
     if ray.is_initialized():
         return ray
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
@@ -154,6 +156,7 @@ class RayEngine(Engine):
         self, reader: PackReader, *, address: str | None = None, num_cpus: int | None = None
     ) -> None:
         super().__init__(reader)
+        import_ray()
         self._ray = connect(address, num_cpus)
         _configure_data(self._ray)
         self.address = address or "local"

@@ -387,15 +387,17 @@ def _only(train: TrainingSet, name: str) -> TrainingSet:
 # -- fitting -----------------------------------------------------------------------------------
 def _make_runner(request: SynthRequest, gen_cls: type[Generator], params):
     params_json = params.model_dump(mode="json")
-    if request.ray_address:
+    from curate.engines import EngineSettings
+
+    settings = EngineSettings.from_env(engine=request.engine)
+    if request.ray_address or settings.engine == "ray":
         from curate.synthesize.remote import RayRunner
 
-        address = None if request.ray_address == "local" else request.ray_address
         return RayRunner(
             request.generator,
             params_json,
             request.device,
-            address=address,
+            address=request.ray_address or settings.ray_address,
             num_gpus=request.remote_gpus,
         )
     from curate.synthesize.runner import LocalRunner

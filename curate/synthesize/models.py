@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -58,6 +58,12 @@ class SynthRequest(Model):
         "(ray://host:10001, auto) or 'local' for a Ray instance on this machine",
     )
     remote_gpus: float = Field(1.0, ge=0.0, description="GPUs the Ray actor reserves")
+    engine: Literal["local", "ray"] | None = Field(
+        None,
+        description="ray: host the generator in a Ray actor holding remote_gpus GPUs on the "
+        "cluster at ray_address (default: CURATE_RAY_ADDRESS, else a local Ray instance); "
+        "default: CURATE_ENGINE, else local",
+    )
 
 
 class ClassOutcome(Model):

@@ -15,6 +15,13 @@ Set-up (both machines need the same curate version installed with the
     laptop$   export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=...
     laptop$   curate synth --generator ddpm --classes 5 --ray-address ray://gpu-host:10001
 
+On a cluster node (``--engine ray`` joins ``CURATE_RAY_ADDRESS``, e.g. ``auto``)::
+
+    head$     CURATE_RAY_ADDRESS=auto curate synth --generator ddpm --classes 5 --engine ray
+
+The actor asks for ``num_gpus=1`` (``--remote-gpus``), so Ray places it on a
+GPU node; a cluster without enough GPUs is an error, not an endless wait.
+
 Checked here over Ray Client (``ray://127.0.0.1:10001`` against a local
 ``ray start --head`` with token auth), CPU only.
 
@@ -119,9 +126,19 @@ class RayRunner:
         address: str | None,
         num_gpus: float = 1.0,
     ) -> None:
-        ray = _ray()
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        from curate.engines.ray import connect
+
+        _ray()
+        ray = connect(address)  # "local"/None: a private instance; "auto": this node's cluster
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if num_gpus > gpus:
+            # Ray would wait forever for a GPU no node has: say so now.
+            raise MissingDependency(
+                f"the generator actor asks for {num_gpus:g} GPU(s) but the Ray cluster "
+                f"has {gpus:g}",
+                hint="add a GPU node to the cluster (start it before the run when it "
+                "autoscales), or pass --remote-gpus 0 to run it on a CPU worker",
+            )
         actor_cls = ray.remote(_GeneratorActor).options(
             num_gpus=num_gpus, max_concurrency=2, name=None
         )
