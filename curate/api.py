@@ -276,6 +276,8 @@ class Workspace:
         folds: int = 5,
         device: str = "auto",
         seed: int = 0,
+        streaming: bool | None = None,
+        max_train: int = 50_000,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
     ):
@@ -283,7 +285,10 @@ class Workspace:
 
         Returns a :class:`curate.core.findings.ScanResult`; the findings are
         recorded in the catalog as one run (see :meth:`findings`). Nothing is
-        recorded when the scan is cancelled or fails.
+        recorded when the scan is cancelled or fails. ``streaming`` (default:
+        above 50,000 samples) keeps pixels, features and embeddings on disk
+        under ``.curate/cache/scan`` for the length of the scan; ``max_train``
+        caps the rows each fold's classifier heads train on.
         """
         from pydantic import ValidationError
 
@@ -293,22 +298,38 @@ class Workspace:
 
         try:
             request = ScanRequest(
-                extractor=extractor, params=params or {}, folds=folds, device=device, seed=seed
+                extractor=extractor,
+                params=params or {},
+                folds=folds,
+                device=device,
+                seed=seed,
+                streaming=streaming,
+                max_train=max_train,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
             raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        out = run_scan(self.catalog(), self.objects, request, progress=progress, cancel=cancel)
-        with self.writing() as cat:
-            run_id = findings_repo.record_run(
-                cat,
-                extractor=out.extractor,
-                config=out.config,
-                seed=out.seed,
-                timing=out.timing,
-                started_at=out.started_at,
-                findings=out.findings,
-            )
+        out = run_scan(
+            self.catalog(),
+            self.objects,
+            request,
+            cache_dir=self.paths.cache / "scan",
+            progress=progress,
+            cancel=cancel,
+        )
+        try:
+            with self.writing() as cat:
+                run_id = findings_repo.record_run(
+                    cat,
+                    extractor=out.extractor,
+                    config=out.config,
+                    seed=out.seed,
+                    timing=out.timing,
+                    started_at=out.started_at,
+                    findings=out.findings,
+                )
+        finally:
+            out.cleanup()
         plan = None
         if out.labeled:
             plan = self.balancing_plan()

@@ -50,6 +50,17 @@ class ScanRequest(Model):
     folds: int = Field(default=5, ge=2, le=50, description="cross-validation folds")
     device: Device = Field(default=Device.AUTO, description="auto picks CUDA when present")
     seed: int = Field(default=0, description="seed for folds, models and sampling")
+    streaming: bool | None = Field(
+        default=None,
+        description="keep pixels, features and embeddings on disk (.curate/cache/scan) and "
+        "read them in chunks; None: only above 50,000 samples",
+    )
+    max_train: int = Field(
+        default=50_000,
+        ge=10,
+        description="each fold's classifier heads train on at most this many samples "
+        "(a stratified random subset above it); every sample is still predicted out of sample",
+    )
 
 
 class ClassSummary(Model):

@@ -51,13 +51,41 @@ class ExtractRequest:
     #: The dataset's most common (width, height) before resizing; members of an
     #: ensemble size their own input from it.
     common_size: tuple[int, int] | None = None
+    #: Classifier heads of each fold train on at most this many rows (None: all).
+    max_train: int | None = None
+
+
+@dataclass
+class StreamingRequest:
+    """Like :class:`ExtractRequest`, for datasets too large to hold in memory.
+
+    ``images`` is a :class:`curate.scan.featurestore.Matrix` (uint8 NHWC read
+    in chunks or by row index), ``store`` a
+    :class:`curate.scan.featurestore.FeatureStore` to write features and
+    embeddings to. Feature maps are fitted on at most ``fit_rows`` images (a
+    seeded random subset), then applied chunk by chunk.
+    """
+
+    images: Any
+    labels: np.ndarray
+    n_classes: int
+    folds: int
+    device: str
+    seed: int
+    store: Any
+    common_size: tuple[int, int] | None = None
+    max_train: int | None = None
+    fit_rows: int = 50_000
+    #: Prefix of the matrices this extractor writes (ensemble members get their own).
+    prefix: str = ""
 
 
 @dataclass
 class Extraction:
     """What an extractor hands back to the scan engine."""
 
-    embeddings: np.ndarray  # (N, D) float32
+    #: (N, D) float32, or a :class:`curate.scan.featurestore.Matrix` from ``run_streaming``
+    embeddings: Any
     pred_probs: np.ndarray | None  # (N, n_classes) out-of-sample; None without labels
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +122,9 @@ class Extractor(ABC):
     supports_cuda: ClassVar[bool] = False
     #: Largest side the engine decodes images to for this extractor.
     max_side: ClassVar[int] = 32
+    #: Implements :meth:`run_streaming` (chunked reads; large datasets). Without
+    #: it a streaming scan hands :meth:`run` every image in memory.
+    supports_streaming: ClassVar[bool] = False
 
     def __init__(self, params: ExtractorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -117,6 +148,16 @@ class Extractor(ABC):
         cancel: CancelFn | None = None,
     ) -> Extraction:
         """Out-of-sample pred_probs (K-fold over the labeled rows) and embeddings for all rows."""
+
+    def run_streaming(
+        self,
+        request: StreamingRequest,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ) -> Extraction:
+        """:meth:`run` over images read in chunks; embeddings come back as a matrix."""
+        raise NotImplementedError(f"extractor {self.name!r} does not stream")
 
     @abstractmethod
     def fit(

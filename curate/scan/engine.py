@@ -14,6 +14,17 @@ Stages (each timed, each between ``cancel`` checks):
 
 Nothing is written to the catalog here: :func:`run_scan` returns the rows and
 the API records them atomically, so a cancelled scan leaves no trace.
+
+Streaming (issue 9; above 50,000 samples, or ``ScanRequest.streaming``): the
+per-sample matrices (pixels, fingerprints, features, embeddings) go to a
+temporary :class:`~curate.scan.featurestore.FeatureStore` under
+``.curate/cache/scan`` batch by batch and are read back in chunks; the kNN
+graphs are built from them chunk by chunk; the findings rows go to a Parquet
+file that the catalog ingests in one transaction. What stays in memory is
+O(N) small: labels, hashes, statistics, out-of-sample probabilities and the
+(N, k) kNN graphs, plus the IVF index's vectors while one graph is built.
+With the same data and seed, a streaming scan records the same findings as an
+in-memory one (up to float rounding where chunks regroup a matmul).
 """
 
 from __future__ import annotations
@@ -22,11 +33,15 @@ import hashlib
 import io
 import json
 import math
+import os
+import tempfile
 import time
+import uuid
 import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -36,8 +51,9 @@ from curate.core.findings import ClassSummary, FindingKind, ScanRequest, ScanRes
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
 from curate.errors import InvalidInput
 from curate.imaging import common_mode
-from curate.plugins.extractor import ExtractRequest
+from curate.plugins.extractor import ExtractRequest, StreamingRequest
 from curate.scan.classifier import torch_threads
+from curate.scan.featurestore import FeatureStore, Matrix
 
 KNN_K = 10
 #: cleanlab's find_label_issues method. "low_self_confidence" flags, per
@@ -54,7 +70,8 @@ EVIDENCE_NEIGHBOURS = 5
 class ScanOutput:
     """What :func:`run_scan` computed: the findings rows and the summary parts."""
 
-    findings: pa.Table
+    #: The rows, or (streaming scan) a Parquet file of them: see :meth:`cleanup`.
+    findings: pa.Table | Path
     extractor: str
     config: dict
     device: str
@@ -67,6 +84,11 @@ class ScanOutput:
     warnings: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
+
+    def cleanup(self) -> None:
+        """Delete the findings file of a streaming scan (once recorded)."""
+        if isinstance(self.findings, Path):
+            self.findings.unlink(missing_ok=True)
 
     def result(
         self, run_id: int, plan: BalancingPlan | None, classes: list[tuple[int, str, int]]
@@ -101,40 +123,40 @@ class ScanOutput:
 
 # -- stage 1: decode ------------------------------------------------------------------
 
+#: Rows decoded per step (the unit of cancel checks and of streaming writes).
+DECODE_BATCH = 8192
+#: Above this many samples a scan streams (``ScanRequest.streaming=None``): pixels,
+#: features and embeddings go to disk and are read back in chunks.
+STREAM_ABOVE = 50_000
+
 
 @dataclass
 class Decoded:
-    pixels: np.ndarray  # (N, h, w, C) uint8 at the extractor's input size
+    pixels: Matrix  # (N, h, w, C) uint8 at the extractor's input size
     hashes: list[str]
-    stats: list[dict[str, float]]
-    fingerprints: np.ndarray  # (N, 257) float32
+    stats: np.ndarray  # (N, len(quality.STAT_KEYS)) float64
+    fingerprints: Matrix  # (N, 257) float32
 
 
-def decode_all(
-    objects,
-    table: pa.Table,
-    *,
-    size: tuple[int, int],
-    mode: str,
-    progress: ProgressFn,
-    cancel: CancelFn | None,
-) -> Decoded:
+def decode_batch(objects, table: pa.Table, *, size: tuple[int, int], mode: str):
+    """Decode the rows of ``table`` (pack, pack_offset, nbytes): (pixels, hashes, stats).
+
+    Per image: a pixel hash and quality statistics at native size, pixels at
+    ``size`` (width, height) for the extractor.
+    """
     from PIL import Image
 
-    from curate.scan.duplicates import fingerprints
-    from curate.scan.quality import image_stats
+    from curate.scan.quality import STAT_KEYS, image_stats
 
     n = table.num_rows
     channels = 1 if mode == "L" else 3
     pixels = np.zeros((n, size[1], size[0], channels), dtype=np.uint8)
-    hashes, stats = [], []
+    stats = np.zeros((n, len(STAT_KEYS)), dtype=np.float64)
+    hashes = []
     packs = table.column("pack").to_pylist()
     offsets = table.column("pack_offset").to_pylist()
     lengths = table.column("nbytes").to_pylist()
     for i in range(n):
-        if i % 1024 == 0:
-            check_cancel(cancel)
-            progress(i, n, "decoding images")
         data = objects.read(packs[i], offsets[i], lengths[i])
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -149,12 +171,67 @@ def decode_all(
             gray = arr.astype(np.float32) / 255.0
         else:
             gray = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-        stats.append(image_stats(gray))
+        row = image_stats(gray)
+        stats[i] = [row[k] for k in STAT_KEYS]
         if native.size != size:
             arr = np.asarray(native.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
         pixels[i] = arr.reshape(size[1], size[0], channels)
+    return pixels, hashes, stats
+
+
+def decode_all(
+    objects,
+    table: pa.Table,
+    *,
+    size: tuple[int, int],
+    mode: str,
+    progress: ProgressFn,
+    cancel: CancelFn | None,
+    store: FeatureStore | None = None,
+) -> Decoded:
+    """Decode every row in batches. With a ``store`` the pixels and fingerprints go
+    to disk batch by batch (a streaming scan); without, they stay in memory."""
+    from curate.scan.duplicates import FINGERPRINT_SIDE, fingerprints
+    from curate.scan.featurestore import ArrayMatrix
+
+    n = table.num_rows
+    channels = 1 if mode == "L" else 3
+    fp_dim = FINGERPRINT_SIDE * FINGERPRINT_SIDE + 1
+    hashes: list[str] = []
+    stats = []
+    if store is None:
+        pixels = np.zeros((n, size[1], size[0], channels), dtype=np.uint8)
+        prints = np.zeros((n, fp_dim), dtype=np.float32)
+    else:
+        pixel_out = store.writer("pixels", (size[1], size[0], channels), np.uint8)
+        print_out = store.writer("fingerprints", (fp_dim,), np.float32)
+    for start in range(0, n, DECODE_BATCH):
+        stop = min(start + DECODE_BATCH, n)
+        block_px, block_hashes, block_stats = [], [], []
+        # Cancel and progress every 1,024 images, as before batching.
+        for s in range(start, stop, 1024):
+            check_cancel(cancel)
+            progress(s, n, "decoding images")
+            e = min(s + 1024, stop)
+            px, hs, st = decode_batch(objects, table.slice(s, e - s), size=size, mode=mode)
+            block_px.append(px)
+            block_hashes.extend(hs)
+            block_stats.append(st)
+        px = np.concatenate(block_px)
+        fp = fingerprints(px)
+        hashes.extend(block_hashes)
+        stats.extend(block_stats)
+        if store is None:
+            pixels[start:stop] = px
+            prints[start:stop] = fp
+        else:
+            pixel_out.append(px)
+            print_out.append(fp)
     progress(n, n, "decoding images")
-    return Decoded(pixels=pixels, hashes=hashes, stats=stats, fingerprints=fingerprints(pixels))
+    stats_matrix = np.concatenate(stats) if stats else np.zeros((0, 6))
+    if store is None:
+        return Decoded(ArrayMatrix(pixels), hashes, stats_matrix, ArrayMatrix(prints))
+    return Decoded(pixel_out.close(), hashes, stats_matrix, print_out.close())
 
 
 # -- the scan -------------------------------------------------------------------------
@@ -165,43 +242,110 @@ def run_scan(
     objects,
     request: ScanRequest,
     *,
+    cache_dir: Path | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
 ) -> ScanOutput:
+    """Scan the live samples. A streaming scan keeps its matrices in a temporary
+    :class:`~curate.scan.featurestore.FeatureStore` under ``cache_dir`` (default: the
+    system's temp folder) and writes its findings to a Parquet file there; call
+    :meth:`ScanOutput.cleanup` once they are recorded."""
     with torch_threads():
-        return _run_scan(cat, objects, request, progress=progress, cancel=cancel)
+        return _run_scan(
+            cat, objects, request, cache_dir=cache_dir, progress=progress, cancel=cancel
+        )
 
 
-def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
+def _run_scan(cat, objects, request, *, cache_dir, progress, cancel) -> ScanOutput:
     from curate.scan.classifier import load_extractor, resolve_device
-    from curate.store import findings_repo, samples_repo
+    from curate.scan.featurestore import FeatureStore
+    from curate.store import samples_repo
 
     started = time.time()
-    timing: dict[str, float] = {}
-    notes: list[str] = []
     extractor = load_extractor(request.extractor, request.params)
     device = resolve_device(request.device)
-
-    t = time.perf_counter()
     table = samples_repo.working_samples(cat)
     n = table.num_rows
     if n == 0:
         raise InvalidInput("the workspace has no samples to scan", hint="curate ingest FOLDER")
-    widths = table.column("width").to_pylist()
-    heights = table.column("height").to_pylist()
-    common = Counter(zip(widths, heights, strict=True)).most_common(1)[0][0]
+    streaming = request.streaming if request.streaming is not None else n > STREAM_ABOVE
+    if not streaming:
+        return _scan(
+            cat,
+            objects,
+            request,
+            extractor,
+            device,
+            table,
+            None,
+            None,
+            started,
+            progress=progress,
+            cancel=cancel,
+        )
+    parent = (
+        Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "curate-scan"
+    )
+    parent.mkdir(parents=True, exist_ok=True)
+    findings_path = parent / f"findings-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+    try:
+        with FeatureStore.temporary(parent) as store:
+            return _scan(
+                cat,
+                objects,
+                request,
+                extractor,
+                device,
+                table,
+                store,
+                findings_path,
+                started,
+                progress=progress,
+                cancel=cancel,
+            )
+    except BaseException:
+        findings_path.unlink(missing_ok=True)
+        raise
+
+
+def _scan(
+    cat,
+    objects,
+    request,
+    extractor,
+    device,
+    table,
+    store,
+    findings_path,
+    started,
+    *,
+    progress,
+    cancel,
+) -> ScanOutput:
+    from curate.store import findings_repo, samples_repo
+
+    timing: dict[str, float] = {}
+    notes: list[str] = []
+    n = table.num_rows
+    t = time.perf_counter()
+    widths = table.column("width").to_numpy()
+    heights = table.column("height").to_numpy()
+    sizes = Counter(zip(widths.tolist(), heights.tolist(), strict=True))
+    common = sizes.most_common(1)[0][0]
     mode = common_mode(table.column("mode").to_pylist())
     size = extractor.input_size(common)
-    if len(set(zip(widths, heights, strict=True))) > 1:
+    if len(sizes) > 1:
         notes.append(
-            f"images have {len(set(zip(widths, heights, strict=True)))} different sizes: "
+            f"images have {len(sizes)} different sizes: "
             f"the extractor saw them resized to {size[0]}x{size[1]}"
         )
-    decoded = decode_all(objects, table, size=size, mode=mode, progress=progress, cancel=cancel)
+    decoded = decode_all(
+        objects, table, size=size, mode=mode, progress=progress, cancel=cancel, store=store
+    )
     timing["decode"] = time.perf_counter() - t
 
     # -- labels -> indices ------------------------------------------------------------
-    sids = np.asarray(table.column("sid").to_pylist(), dtype=np.int64)
+    sids = table.column("sid").to_numpy().astype(np.int64)
     class_col = table.column("class_id").to_pylist()
     class_names = dict(samples_repo.classes(cat))
     present = sorted({c for c in class_col if c is not None})
@@ -233,26 +377,60 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
                 "the model never sees it in training, so those labels are weakly checked"
             )
     run_labels = labels if check_labels else np.full(n, -1, dtype=np.int64)
+    train_rows = n_labeled * (folds - 1) // max(folds, 1)
+    if check_labels and train_rows > request.max_train:
+        notes.append(
+            f"classifier heads trained on {request.max_train:,} of about {train_rows:,} "
+            "samples per fold (max_train); every sample is still predicted out of sample"
+        )
 
     # -- extractor ----------------------------------------------------------------------
     check_cancel(cancel)
     t = time.perf_counter()
-    extraction = extractor.run(
-        ExtractRequest(
-            images=decoded.pixels,
-            labels=run_labels,
-            n_classes=max(len(present), 1),
-            folds=folds,
-            device=device,
-            seed=request.seed,
-            common_size=tuple(common),
-        ),
-        progress=progress,
-        cancel=cancel,
-    )
-    timing["extract"] = time.perf_counter() - t
-    emb = np.asarray(extraction.embeddings, dtype=np.float32)
+    if store is None:
+        extraction = extractor.run(
+            ExtractRequest(
+                images=decoded.pixels.read(),
+                labels=run_labels,
+                n_classes=max(len(present), 1),
+                folds=folds,
+                device=device,
+                seed=request.seed,
+                common_size=tuple(common),
+                max_train=request.max_train,
+            ),
+            progress=progress,
+            cancel=cancel,
+        )
+        emb = np.asarray(extraction.embeddings, dtype=np.float32)
+    else:
+        from curate.scan.extractors.base import run_streaming_or_in_memory
+
+        if not extractor.supports_streaming:
+            notes.append(
+                f"extractor {extractor.name!r} does not stream: it read all "
+                f"{n:,} images into memory"
+            )
+        extraction = run_streaming_or_in_memory(
+            extractor,
+            StreamingRequest(
+                images=decoded.pixels,
+                labels=run_labels,
+                n_classes=max(len(present), 1),
+                folds=folds,
+                device=device,
+                seed=request.seed,
+                store=store,
+                common_size=tuple(common),
+                max_train=request.max_train,
+            ),
+            progress=progress,
+            cancel=cancel,
+        )
+        emb = extraction.embeddings
+        store.remove("pixels")  # the extractor was their last reader
     pred_probs = extraction.pred_probs
+    timing["extract"] = time.perf_counter() - t
 
     # -- kNN graphs ------------------------------------------------------------------------
     from curate.scan.knn import knn_graph
@@ -262,6 +440,7 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
     k = min(KNN_K, n - 1)
     emb_d, emb_i = knn_graph(emb, k, device=device, seed=request.seed, cancel=cancel)
     fp_d, fp_i = knn_graph(decoded.fingerprints, k, device=device, seed=request.seed, cancel=cancel)
+    del emb
     timing["knn"] = time.perf_counter() - t
 
     # -- cleanlab ------------------------------------------------------------------------------
@@ -279,7 +458,7 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
         groups_from_pairs,
         near_duplicate_threshold,
     )
-    from curate.scan.quality import score_quality
+    from curate.scan.quality import quality_details, quality_scores
 
     t = time.perf_counter()
     exact = exact_groups(decoded.hashes)
@@ -303,37 +482,36 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
     )
     nearest = np.where(close.any(1), np.where(close, fp_d, np.inf).min(1), np.inf)
     nearest[exact >= 0] = 0.0
-    q_score, q_details = score_quality(decoded.stats)
+    del close, pair_a, pair_b, fp_d, fp_i
+    q_score, q_checks = quality_scores(decoded.stats)
     timing["duplicates_quality"] = time.perf_counter() - t
 
     # -- findings rows ---------------------------------------------------------------------------
     t = time.perf_counter()
-    rows = _FindingRows()
-    given_ids = [c for c in class_col]
+    rows = _FindingRows(findings_path)
+    given_ids = class_col
     issues: dict[str, int] = {k.value: 0 for k in FindingKind if k != FindingKind.CONFLICT}
     by_class: dict[int, int] = {}
+    # Python lists, not numpy scalars: these are read once per finding row.
+    sid_list = sids.tolist()
+    nb_d = emb_d[:, :EVIDENCE_NEIGHBOURS].tolist()
+    nb_i = emb_i[:, :EVIDENCE_NEIGHBOURS].tolist()
+    name_of = [class_names.get(c) if c is not None else None for c in given_ids]
 
     def neighbours(i: int) -> list[dict]:
-        out = []
-        for d, j in zip(
-            emb_d[i, :EVIDENCE_NEIGHBOURS], emb_i[i, :EVIDENCE_NEIGHBOURS], strict=True
-        ):
-            if j < 0:
-                continue
-            cid = given_ids[j]
-            out.append(
-                {
-                    "sid": int(sids[j]),
-                    "label": class_names.get(cid) if cid is not None else None,
-                    "distance": round(float(d), 4),
-                }
-            )
-        return out
+        return [
+            {"sid": sid_list[j], "label": name_of[j], "distance": round(d, 4)}
+            for d, j in zip(nb_d[i], nb_i[i], strict=True)
+            if j >= 0
+        ]
 
     if label_rows is not None:
         lab_idx = np.flatnonzero(labeled)
         is_issue, score, predicted = label_rows
-        for pos, i in enumerate(lab_idx):
+        for pos, i in enumerate(lab_idx.tolist()):
+            if pos % 65536 == 0:
+                check_cancel(cancel)
+                progress(pos, len(lab_idx), "label findings")
             given = int(labels[i])
             sugg = int(predicted[pos])
             nb = neighbours(i)
@@ -352,25 +530,27 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
 
     if outlier_rows is not None:
         o_issue, o_score = outlier_rows
+        mean_d = np.nanmean(emb_d, axis=1).tolist() if emb_d.shape[1] else [None] * n
         for i in range(n):
+            if i % 65536 == 0:
+                check_cancel(cancel)
+                progress(i, n, "outlier findings")
             details = {
                 "given_class_id": given_ids[i],
-                "mean_neighbour_distance": round(float(np.nanmean(emb_d[i])), 4)
-                if emb_d.shape[1]
-                else None,
+                "mean_neighbour_distance": round(mean_d[i], 4) if mean_d[i] is not None else None,
                 "neighbours": neighbours(i)[:3],
             }
             rows.add(sids[i], FindingKind.OUTLIER, o_score[i], o_issue[i], None, details)
-            issues["outlier"] += int(o_issue[i])
+        issues["outlier"] += int(np.sum(o_issue))
 
     # The same file bytes under several paths were stored once (one sample):
     # still an exact duplicate to the user, reported with every path.
     files_of = findings_repo.multi_source_samples(cat)
-    row_of = {int(s): i for i, s in enumerate(sids)}
+    row_of = {int(s): i for i, s in enumerate(sid_list) if int(s) in files_of}
     for kind, group_of in ((FindingKind.DUPLICATE, exact), (FindingKind.NEAR_DUPLICATE, near)):
         members: dict[int, list[int]] = {}
-        for i in np.flatnonzero(group_of >= 0):
-            members.setdefault(int(group_of[i]), []).append(int(i))
+        for i in np.flatnonzero(group_of >= 0).tolist():
+            members.setdefault(int(group_of[i]), []).append(i)
         if kind == FindingKind.DUPLICATE:
             next_group = max(members, default=-1) + 1
             for sid in sorted(files_of):
@@ -379,7 +559,7 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
                     members[next_group] = [i]
                     next_group += 1
         for g, idx in members.items():
-            group_sids = [int(sids[i]) for i in idx]
+            group_sids = [sid_list[i] for i in idx]
             keep = min(group_sids)
             labels_in_group = sorted(
                 {class_names.get(given_ids[i]) for i in idx if given_ids[i] is not None}
@@ -397,37 +577,46 @@ def _run_scan(cat, objects, request, *, progress, cancel) -> ScanOutput:
                     "labels": labels_in_group,
                     "given_class_id": given_ids[i],
                 }
-                if kind == FindingKind.DUPLICATE and int(sids[i]) in files_of:
-                    details["files"] = files_of[int(sids[i])][:20]
+                if kind == FindingKind.DUPLICATE and sid_list[i] in files_of:
+                    details["files"] = files_of[sid_list[i]][:20]
                 if kind == FindingKind.NEAR_DUPLICATE:
                     details["distance"] = round(float(nearest[i]), 6)
                     details["threshold"] = round(threshold, 6)
                 rows.add(sids[i], kind, score, True, None, details)
             issues[kind.value] += len(idx)
 
+    stats = decoded.stats
     for i in range(n):
-        details = dict(q_details[i], given_class_id=given_ids[i])
+        if i % 65536 == 0:
+            check_cancel(cancel)
+            progress(i, n, "quality findings")
+        details = dict(quality_details(q_checks, stats, i), given_class_id=given_ids[i])
         flagged = bool(details["checks"])
         rows.add(sids[i], FindingKind.QUALITY, float(q_score[i]), flagged, None, details)
         issues["quality"] += int(flagged)
-    findings = rows.table()
+    findings = rows.finish()
     timing["findings"] = time.perf_counter() - t
 
     n_groups = len({int(g) for g in near[near >= 0]})
+    config = {
+        "extractor": extractor.config(),
+        "folds": folds,
+        "requested_folds": request.folds,
+        "device": device,
+        "input_size": list(size),
+        "mode": mode,
+        "knn_k": k,
+        "near_duplicate_threshold": threshold,
+        "extraction": extraction.info,
+    }
+    if store is not None:
+        config["streaming"] = True
+    if check_labels and train_rows > request.max_train:
+        config["max_train"] = request.max_train
     return ScanOutput(
         findings=findings,
         extractor=extractor.name,
-        config={
-            "extractor": extractor.config(),
-            "folds": folds,
-            "requested_folds": request.folds,
-            "device": device,
-            "input_size": list(size),
-            "mode": mode,
-            "knn_k": k,
-            "near_duplicate_threshold": threshold,
-            "extraction": extraction.info,
-        },
+        config=config,
         device=device,
         seed=request.seed,
         samples=n,
@@ -511,7 +700,18 @@ def _quiet():
 
 
 class _FindingRows:
-    def __init__(self) -> None:
+    """Findings rows, kept in memory or, with a ``path``, written to Parquet every
+    ``flush_rows`` rows (a streaming scan holds one batch of rows, not millions)."""
+
+    flush_rows = 65_536
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._writer = None
+        self._tables: list[pa.Table] = []
+        self._reset()
+
+    def _reset(self) -> None:
         self.sid: list[int] = []
         self.kind: list[str] = []
         self.score: list[float | None] = []
@@ -527,8 +727,10 @@ class _FindingRows:
         self.is_issue.append(bool(is_issue))
         self.suggested.append(int(suggested) if suggested is not None else None)
         self.details.append(json.dumps(details, separators=(",", ":")))
+        if self.path is not None and len(self.sid) >= self.flush_rows:
+            self._flush()
 
-    def table(self) -> pa.Table:
+    def _batch(self) -> pa.Table:
         from curate.store.findings_repo import FINDING_SCHEMA
 
         return pa.table(
@@ -542,3 +744,23 @@ class _FindingRows:
             },
             schema=FINDING_SCHEMA,
         )
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+
+        batch = self._batch()
+        self._reset()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, batch.schema, compression="zstd")
+        self._writer.write_table(batch)
+
+    def finish(self) -> pa.Table | Path:
+        """The rows as one table, or the Parquet file's path when streaming."""
+        if self.path is None:
+            return self._batch()
+        self._flush()
+        self._writer.close()
+        return self.path
+
+    def table(self) -> pa.Table:
+        return self._batch()

@@ -371,6 +371,33 @@ def stratified_folds(
         return list(splitter.split(np.zeros(len(labels)), labels))
 
 
+def subsample_rows(
+    rows: np.ndarray, labels: np.ndarray, limit: int | None, seed: int
+) -> np.ndarray:
+    """At most ``limit`` of ``rows`` (sorted), each class keeping its share; all when fewer.
+
+    ``labels[i]`` is the class of ``rows[i]``. Every class present keeps at
+    least one row, so a head never loses a class because of the subset.
+    """
+    if limit is None or len(rows) <= limit:
+        return rows
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * limit / len(rows)).astype(np.int64))
+    picked = []
+    for c, q in zip(classes, quota, strict=True):
+        members = rows[labels == c]
+        picked.append(members if q >= len(members) else rng.choice(members, q, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def _fold_training_rows(
+    labeled: np.ndarray, tr: np.ndarray, labels: np.ndarray, max_train: int | None, seed: int
+) -> np.ndarray:
+    rows = labeled[tr]
+    return subsample_rows(rows, labels[rows], max_train, seed)
+
+
 def cross_val_heads(
     features: Sequence[torch.Tensor],
     head_factories: Sequence,
@@ -379,6 +406,7 @@ def cross_val_heads(
     n_classes: int,
     folds: int,
     seed: int,
+    max_train: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
 ) -> np.ndarray:
@@ -386,27 +414,91 @@ def cross_val_heads(
 
     ``features[i]`` feeds ``head_factories[i]()``; ``labels`` has -1 for
     unlabeled rows, whose probabilities come from heads trained on all the
-    labeled rows.
+    labeled rows. ``max_train``: each head trains on at most that many rows
+    (:func:`subsample_rows`); every row is still predicted.
     """
     labeled = np.flatnonzero(labels >= 0)
-    y = torch.from_numpy(labels[labeled]).long()
     pp = np.zeros((len(labels), n_classes), dtype=np.float64)
     splits = stratified_folds(labels[labeled], folds, seed)
     for i, (tr, te) in enumerate(splits):
         check_cancel(cancel)
-        tr_rows, te_rows = labeled[tr], labeled[te]
+        tr_rows = _fold_training_rows(labeled, tr, labels, max_train, seed + i)
+        te_rows = labeled[te]
+        y = torch.from_numpy(labels[tr_rows]).long()
         acc = torch.zeros(len(te_rows), n_classes)
         for feats, factory in zip(features, head_factories, strict=True):
             dev = feats.device
-            head = factory().fit(feats[tr_rows], y[tr].to(dev), n_classes)
+            head = factory().fit(feats[tr_rows], y.to(dev), n_classes)
             acc += head.predict_proba(feats[te_rows]).float().cpu()
         pp[te_rows] = (acc / len(features)).numpy()
         progress(i + 1, len(splits) + 1, f"cross-validation fold {i + 1}/{len(splits)}")
     unlabeled = np.flatnonzero(labels < 0)
     if len(unlabeled):
+        tr_rows = subsample_rows(labeled, labels[labeled], max_train, seed + len(splits))
+        y = torch.from_numpy(labels[tr_rows]).long()
         acc = torch.zeros(len(unlabeled), n_classes)
         for feats, factory in zip(features, head_factories, strict=True):
-            head = factory().fit(feats[labeled], y.to(feats.device), n_classes)
+            head = factory().fit(feats[tr_rows], y.to(feats.device), n_classes)
             acc += head.predict_proba(feats[unlabeled]).float().cpu()
         pp[unlabeled] = (acc / len(features)).numpy()
     return pp.astype(np.float32)
+
+
+def cross_val_heads_streaming(
+    features: Sequence,
+    head_factories: Sequence,
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    folds: int,
+    seed: int,
+    max_train: int | None = None,
+    device: str = "cpu",
+    chunk_rows: int | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> np.ndarray:
+    """:func:`cross_val_heads` over matrices read in chunks (:mod:`curate.scan.featurestore`).
+
+    The same folds, training rows and heads; only the reading differs: each
+    head's training rows are gathered from the matrix, then one pass over it
+    predicts every row with the head of its fold. Memory: the training rows
+    (at most ``max_train``) plus one chunk, never the whole matrix.
+    """
+    n = len(labels)
+    labeled = np.flatnonzero(labels >= 0)
+    splits = stratified_folds(labels[labeled], folds, seed)
+    fold_of = np.full(n, -1, dtype=np.int64)
+    training = []
+    for i, (tr, te) in enumerate(splits):
+        fold_of[labeled[te]] = i
+        training.append(_fold_training_rows(labeled, tr, labels, max_train, seed + i))
+    unlabeled = labels < 0
+    if unlabeled.any():
+        fold_of[unlabeled] = len(splits)
+        training.append(subsample_rows(labeled, labels[labeled], max_train, seed + len(splits)))
+    acc = np.zeros((n, n_classes), dtype=np.float64)
+    steps = len(training) * len(features) + len(features)
+    step = 0
+    for feats, factory in zip(features, head_factories, strict=True):
+        heads = []
+        for f, rows in enumerate(training):
+            check_cancel(cancel)
+            x = torch.from_numpy(np.ascontiguousarray(feats.take(rows))).to(device)
+            y = torch.from_numpy(labels[rows]).long().to(device)
+            heads.append(factory().fit(x, y, n_classes))
+            del x
+            step += 1
+            progress(step, steps, f"cross-validation: head {f + 1}/{len(training)}")
+        for start, block in feats.chunks(chunk_rows):
+            check_cancel(cancel)
+            stop = start + len(block)
+            fo = fold_of[start:stop]
+            x = torch.from_numpy(np.ascontiguousarray(block)).to(device)
+            for f in np.unique(fo[fo >= 0]):
+                sel = np.flatnonzero(fo == f)
+                p = heads[f].predict_proba(x[torch.from_numpy(sel).to(device)])
+                acc[start + sel] += p.float().cpu().numpy()
+        step += 1
+        progress(step, steps, "cross-validation: predicting")
+    return (acc / len(features)).astype(np.float32)

@@ -8,6 +8,8 @@ rows sorted by distance, the query itself left out:
 * ``flat``: faiss's exact brute-force search (BLAS + heap selection, blocked
   queries): the same result as ``exact``, faster on a CPU.
 * ``faiss``: an IVF-Flat index (faiss-cpu), approximate, for large N on a CPU.
+  It takes the rows in chunks, so the input can be a matrix on disk
+  (:mod:`curate.scan.featurestore`); the index holds N x D float32.
 
 ``backend="auto"``: ``exact`` on CUDA, ``flat`` on a CPU up to 50,000 rows,
 ``faiss`` (IVF) beyond (exact search grows as N^2: 100k x 128 took 114 s on
@@ -30,7 +32,7 @@ EXACT_MAX_ROWS_CPU = 50_000
 
 
 def knn_graph(
-    x: np.ndarray,
+    x,
     k: int,
     *,
     device: str = "cpu",
@@ -41,8 +43,12 @@ def knn_graph(
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n = x.shape[0]
+    """``x``: an (N, D) array or a :class:`~curate.scan.featurestore.Matrix` (on disk:
+    the IVF backend reads it in chunks; ``flat`` and ``exact`` read it whole)."""
+    from curate.scan.featurestore import ArrayMatrix, Matrix
+
+    matrix = x if isinstance(x, Matrix) else ArrayMatrix(np.ascontiguousarray(x, np.float32))
+    n = matrix.n
     k = min(k, n - 1)
     if k <= 0:
         return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
@@ -50,7 +56,8 @@ def knn_graph(
         cpu = "flat" if n <= EXACT_MAX_ROWS_CPU else "faiss"
         backend = "exact" if device == "cuda" else cpu
     if backend == "faiss":
-        return _faiss_ivf(x, k, seed=seed, progress=progress, cancel=cancel)
+        return _faiss_ivf(matrix, k, seed=seed, progress=progress, cancel=cancel)
+    x = np.ascontiguousarray(matrix.read(), dtype=np.float32)
     if backend == "flat":
         return _faiss_flat(x, k, progress=progress, cancel=cancel)
     if backend != "exact":
@@ -111,17 +118,19 @@ def _import_faiss():
     return faiss
 
 
-def _search(index, x, k, progress, cancel, message):
-    """Search every row of ``x`` for k+1 neighbours and drop the row itself."""
+def _search(index, x, k, progress, cancel, message, *, first: int = 0, total: int | None = None):
+    """Search every row of ``x`` (rows ``first``.. of the indexed set) for k+1
+    neighbours and drop the row itself."""
     n = x.shape[0]
+    total = total if total is not None else n
     out_d = np.empty((n, k), np.float32)
     out_i = np.empty((n, k), np.int64)
     block = 16384
     for qs in range(0, n, block):
         check_cancel(cancel)
         qe = min(qs + block, n)
-        d2, idx = index.search(x[qs:qe], k + 1)
-        rows = np.arange(qs, qe)[:, None]
+        d2, idx = index.search(np.ascontiguousarray(x[qs:qe], dtype=np.float32), k + 1)
+        rows = np.arange(first + qs, first + qe)[:, None]
         is_self = idx == rows
         # Drop the query itself where found (exact duplicates may rank before
         # it), else the farthest candidate.
@@ -134,7 +143,7 @@ def _search(index, x, k, progress, cancel, message):
         idx[missing] = -1
         out_d[qs:qe] = np.sqrt(np.maximum(d2, 0))
         out_i[qs:qe] = idx
-        progress(qe, n, message)
+        progress(first + qe, total, message)
     return out_d, out_i
 
 
@@ -145,22 +154,42 @@ def _faiss_flat(x, k, *, progress, cancel):
     return _search(index, x, k, progress, cancel, "nearest neighbours")
 
 
-def _faiss_ivf(x, k, *, seed, progress, cancel):
+def _faiss_ivf(matrix, k, *, seed, progress, cancel):
+    """IVF-Flat over a :class:`Matrix`: trained on a sample, filled and searched chunk
+    by chunk (the index itself holds the N x D float32 vectors)."""
     faiss = _import_faiss()
-    n, dim = x.shape
+    n, dim = matrix.n, int(np.prod(matrix.row_shape))
     nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
     quantizer = faiss.IndexFlatL2(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist)
     rng = np.random.default_rng(seed)
-    train = x[rng.choice(n, size=min(n, nlist * 39), replace=False)]
+    train = matrix.take(rng.choice(n, size=min(n, nlist * 39), replace=False))
     index.cp.seed = seed
     # 10 k-means iterations instead of faiss's 25: the coarse partition only
     # has to be good enough for 16 probes, and training dominated the 1M run.
     index.cp.niter = 10
-    index.train(train)
-    index.add(x)
+    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    del train
+    for _, block in matrix.chunks():
+        check_cancel(cancel)
+        index.add(np.ascontiguousarray(block, dtype=np.float32))
     index.nprobe = min(nlist, 16)
-    return _search(index, x, k, progress, cancel, "nearest neighbours (IVF index)")
+    out_d = np.empty((n, k), np.float32)
+    out_i = np.empty((n, k), np.int64)
+    for start, block in matrix.chunks():
+        d, i = _search(
+            index,
+            block,
+            k,
+            progress,
+            cancel,
+            "nearest neighbours (IVF index)",
+            first=start,
+            total=n,
+        )
+        out_d[start : start + len(block)] = d
+        out_i[start : start + len(block)] = i
+    return out_d, out_i
 
 
 def to_csr(distances: np.ndarray, indices: np.ndarray):

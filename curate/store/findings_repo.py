@@ -8,6 +8,7 @@ long-form rows (sid, kind, score, is_issue, suggested_class_id, details JSON).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -35,10 +36,20 @@ def record_run(
     seed: int,
     timing: dict[str, float],
     started_at: float,
-    findings: pa.Table,
+    findings: pa.Table | Path,
 ) -> int:
-    """Insert a finished run and its findings atomically; return the run id."""
-    findings = findings.select(FINDING_SCHEMA.names).cast(FINDING_SCHEMA)
+    """Insert a finished run and its findings atomically; return the run id.
+
+    ``findings``: an Arrow table, or a Parquet file of the same columns (a
+    streaming scan's millions of rows, which DuckDB reads without Python
+    holding them).
+    """
+    if isinstance(findings, (str, Path)):
+        literal = "'" + str(findings).replace("'", "''") + "'"
+        source = f"read_parquet({literal})"
+    else:
+        findings = findings.select(FINDING_SCHEMA.names).cast(FINDING_SCHEMA)
+        source = "new_findings"
     with cat.transaction() as tx:
         run_id = tx.execute("SELECT coalesce(max(run_id), 0) + 1 FROM scan_runs").fetchall()[0][0]
         tx.execute(
@@ -52,17 +63,20 @@ def record_run(
                 json.dumps(timing, sort_keys=True),
             ],
         )
-        tx.register("new_findings", findings)
+        if source == "new_findings":
+            tx.register("new_findings", findings)
         try:
             tx.execute(
                 f"""
                 INSERT INTO findings
-                SELECT {int(run_id)}, sid, kind, score, is_issue, suggested_class_id, details::JSON
-                FROM new_findings
+                SELECT {int(run_id)}, sid, kind, score, is_issue,
+                       suggested_class_id::INTEGER, details::JSON
+                FROM {source}
                 """
             )
         finally:
-            tx.unregister("new_findings")
+            if source == "new_findings":
+                tx.unregister("new_findings")
     return int(run_id)
 
 

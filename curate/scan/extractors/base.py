@@ -14,6 +14,7 @@ from curate.plugins.extractor import (
     Extractor,
     ExtractorParams,
     ExtractRequest,
+    StreamingRequest,
 )
 
 HeadName = Literal["logreg", "knn"]
@@ -31,10 +32,49 @@ class FeatureParams(ExtractorParams):
     )
 
 
+def run_streaming_or_in_memory(
+    extractor: Extractor,
+    request: StreamingRequest,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFn | None = None,
+) -> Extraction:
+    """``extractor.run_streaming`` when it streams, else :meth:`~Extractor.run` on every
+    image read into memory (its embeddings then written to the store, so the caller
+    gets a matrix either way)."""
+    if extractor.supports_streaming:
+        return extractor.run_streaming(request, progress=progress, cancel=cancel)
+    out = extractor.run(
+        ExtractRequest(
+            images=request.images.read(),
+            labels=request.labels,
+            n_classes=request.n_classes,
+            folds=request.folds,
+            device=request.device,
+            seed=request.seed,
+            common_size=request.common_size,
+            max_train=request.max_train,
+        ),
+        progress=progress,
+        cancel=cancel,
+    )
+    embeddings = np.asarray(out.embeddings, dtype=np.float32)
+    out.embeddings = request.store.put(f"{request.prefix}embeddings", embeddings)
+    return out
+
+
+def fit_index(n: int, fit_rows: int, seed: int) -> np.ndarray:
+    """Rows a streaming extractor fits its feature map on: all, or a seeded sorted subset."""
+    if n <= fit_rows:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))
+
+
 class FeatureExtractor(Extractor):
     """Fit the feature map once on every image (no labels), then only heads per fold."""
 
     Params = FeatureParams
+    supports_streaming = True
     #: Smaller images are upsampled to this side (patch features need room).
     min_side: int = 1
 
@@ -97,6 +137,7 @@ class FeatureExtractor(Extractor):
                 n_classes=request.n_classes,
                 folds=request.folds,
                 seed=request.seed,
+                max_train=request.max_train,
                 progress=progress,
                 cancel=cancel,
             )
@@ -104,6 +145,75 @@ class FeatureExtractor(Extractor):
             embeddings=emb.cpu().numpy().astype(np.float32),
             pred_probs=pred_probs,
             info={"feature_dim": int(feats.shape[1])},
+        )
+
+    def run_streaming(
+        self,
+        request: StreamingRequest,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ) -> Extraction:
+        """Fit on a sample of the images, then features and embeddings chunk by chunk to disk.
+
+        With at most ``request.fit_rows`` images the sample is every image, and
+        the features are those :meth:`run` computes.
+        """
+        import torch
+
+        from curate.scan.features import cross_val_heads_streaming, l2_normalize, to_tensor
+
+        images, store = request.images, request.store
+        n = images.n
+        progress(0, None, f"{self.name}: fitting features")
+        sample = fit_index(n, request.fit_rows, request.seed)
+        common = request.common_size or (images.row_shape[1], images.row_shape[0])
+        _, _, state = self._featurize(images.take(sample), request.device, request.seed, common)
+        check_cancel(cancel)
+        fmap, (mean, comps) = state["fmap"], state["pca"]
+        feats_out = emb_out = None
+        with torch.no_grad():
+            for start, block in images.chunks():
+                check_cancel(cancel)
+                progress(start, n, f"{self.name}: features")
+                x = to_tensor(
+                    block, size=state["size"], channels=state["channels"], device=request.device
+                )
+                feats = fmap.transform(x)
+                emb = l2_normalize((feats - mean.to(feats.device)) @ comps.to(feats.device))
+                if feats_out is None:
+                    feats_out = store.writer(
+                        f"{request.prefix}features", feats.shape[1:], np.float32
+                    )
+                    emb_out = store.writer(f"{request.prefix}embeddings", emb.shape[1:], np.float32)
+                feats_out.append(feats.cpu().numpy())
+                emb_out.append(emb.cpu().numpy())
+                del x, feats, emb
+        if feats_out is None:  # no rows
+            raise ValueError("run_streaming needs at least one image")
+        feats_m, emb_m = feats_out.close(), emb_out.close()
+        progress(n, n, f"{self.name}: features")
+        pred_probs = None
+        if (request.labels >= 0).any():
+            heads = self._heads()
+            inputs = [feats_m if which == "features" else emb_m for which, _ in heads]
+            pred_probs = cross_val_heads_streaming(
+                inputs,
+                [f for _, f in heads],
+                request.labels,
+                n_classes=request.n_classes,
+                folds=request.folds,
+                seed=request.seed,
+                max_train=request.max_train,
+                device=request.device,
+                progress=progress,
+                cancel=cancel,
+            )
+        store.remove(f"{request.prefix}features")  # only the heads read them
+        return Extraction(
+            embeddings=emb_m,
+            pred_probs=pred_probs,
+            info={"feature_dim": int(feats_m.row_shape[0]), "fit_rows": int(len(sample))},
         )
 
     def fit(

@@ -8,6 +8,8 @@ logistic regression, pixel kNN) ranks label errors better than either alone
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from pydantic import Field, model_validator
 
@@ -18,6 +20,7 @@ from curate.plugins.extractor import (
     Extractor,
     ExtractorParams,
     ExtractRequest,
+    StreamingRequest,
 )
 
 
@@ -69,6 +72,9 @@ class EnsembleExtractor(Extractor):
 
         self.members = [load_extractor(name) for name in self.params.members]
         self.supports_cuda = any(m.supports_cuda for m in self.members)
+        # Members that do not stream read every image into memory (see
+        # run_streaming_or_in_memory); the ensemble itself always streams.
+        self.supports_streaming = True
 
     @property
     def weights(self) -> list[float]:
@@ -105,6 +111,42 @@ class EnsembleExtractor(Extractor):
         emb = np.concatenate([o.embeddings / np.sqrt(len(outs)) for o in outs], axis=1)
         return Extraction(
             embeddings=emb.astype(np.float32),
+            pred_probs=pred_probs,
+            info={m.name: o.info for m, o in zip(self.members, outs, strict=True)},
+        )
+
+    def run_streaming(
+        self,
+        request: StreamingRequest,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn | None = None,
+    ) -> Extraction:
+        """:meth:`run` with members streaming; embeddings concatenated chunk by chunk."""
+        from curate.scan.extractors.base import run_streaming_or_in_memory
+
+        outs = []
+        for i, m in enumerate(self.members):
+            check_cancel(cancel)
+            sub = replace(request, prefix=f"{request.prefix}m{i}-{m.name}-")
+            outs.append(run_streaming_or_in_memory(m, sub, progress=progress, cancel=cancel))
+        w = np.asarray(self.weights, dtype=np.float64)
+        w = w / w.sum()
+        pred_probs = None
+        if all(o.pred_probs is not None for o in outs):
+            pred_probs = sum(wi * o.pred_probs for wi, o in zip(w, outs, strict=True))
+            pred_probs = sharpen(np.asarray(pred_probs, dtype=np.float64), self.params.temperature)
+        parts = [o.embeddings for o in outs]
+        dim = sum(int(np.prod(p.row_shape)) for p in parts)
+        writer = request.store.writer(f"{request.prefix}embeddings", (dim,), np.float32)
+        # The same arithmetic as run() (float64 scale, then float32), chunk by chunk.
+        for blocks in zip(*(p.chunks() for p in parts), strict=True):
+            joined = np.concatenate([b / np.sqrt(len(outs)) for _, b in blocks], axis=1)
+            writer.append(joined.astype(np.float32))
+        for i, m in enumerate(self.members):
+            request.store.remove(f"{request.prefix}m{i}-{m.name}-embeddings")
+        return Extraction(
+            embeddings=writer.close(),
             pred_probs=pred_probs,
             info={m.name: o.info for m, o in zip(self.members, outs, strict=True)},
         )
