@@ -15,6 +15,7 @@ HEAVY = [
     "datasets",
     "duckdb",
     "sklearn",
+    "ray",  # only curate.engines.ray and curate.synthesize.remote import it
 ]
 
 

@@ -1,0 +1,155 @@
+"""``--engine ray`` gives what the local engine gives, on a local 2-CPU Ray instance.
+
+One Ray instance serves the whole session (starting one costs ~10-15 s on a
+busy 2-core machine, and each worker's first task imports torch or
+albumentations once). Skipped when ray is not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from curate.errors import InvalidInput, MissingDependency
+from tests.conftest import SAMPLE_DIGITS
+
+ray = pytest.importorskip("ray", reason="the Ray engine needs ray (pip install 'curate[ray]')")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A private local Ray instance with 2 CPUs, started once; every ``engine="ray"``
+    in the session joins it."""
+    from curate.engines.ray import connect
+
+    connect("local", num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def digits_subset(tmp_path_factory) -> Path:
+    """300 of the sample digits (30 per class), as an image folder."""
+    root = tmp_path_factory.mktemp("digits300")
+    for class_dir in sorted(SAMPLE_DIGITS.iterdir()):
+        for png in sorted(class_dir.glob("*.png"))[:30]:
+            (root / class_dir.name).mkdir(exist_ok=True)
+            shutil.copy(png, root / class_dir.name / png.name)
+    return root
+
+
+def _workspace(path: Path, source: Path):
+    from curate.api import Workspace
+
+    ws = Workspace.init(path)
+    ws.ingest(source)
+    return ws
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- the seam -------------------------------------------------------------------------------------
+def _tag_batches(batch: pa.Table, scale: int) -> pa.Table:
+    x = batch.column("x").to_numpy()
+    return pa.table({"y": x * scale, "batch_rows": np.full(len(x), batch.num_rows)})
+
+
+def _fail_on_seven(batch: pa.Table, _context) -> pa.Table:
+    if 7 in batch.column("x").to_pylist():
+        raise InvalidInput("row 7 is bad")
+    return batch
+
+
+def _weighted(item: int, weights: np.ndarray) -> float:
+    return float(item * weights.sum())
+
+
+def test_ray_engine_keeps_batches_order_and_errors(local_ray, tmp_path):
+    from curate.engines import open_engine
+
+    engine = open_engine("ray", packs_dir=tmp_path)
+    assert engine.name == "ray" and engine.parallelism == 2
+    table = pa.table({"x": np.arange(5000)})
+    out = pa.concat_tables(engine.map_batches(_tag_batches, table, batch_rows=700, context=3))
+    assert out.column("y").to_pylist() == list(range(0, 15000, 3))
+    # the function saw exactly the local engine's batches: 7 x 700, then 100
+    assert sorted(set(out.column("batch_rows").to_pylist())) == [100, 700]
+    assert list(engine.map(_weighted, [2, 0, 1], context=np.ones(4))) == [8.0, 0.0, 4.0]
+    with pytest.raises(InvalidInput, match="row 7 is bad"):  # a CurateError comes back as itself
+        list(engine.map_batches(_fail_on_seven, table, batch_rows=1000))
+    assert list(engine.map_batches(_tag_batches, table.slice(0, 0), batch_rows=10)) == []
+
+
+# -- augment ----------------------------------------------------------------------------------------
+def test_augment_makes_the_same_samples_on_ray(local_ray, tmp_path, digits_subset):
+    made = {}
+    for name in ("local", "ray"):
+        with _workspace(tmp_path / name, digits_subset) as ws:
+            report = ws.augment("heavy", balance=False, copies=1, workers=2, engine=name)
+            assert report.added == 300
+            rows = ws.catalog().rows(
+                "SELECT sample_id, parents, recipe, pack, pack_offset, nbytes FROM samples "
+                "WHERE origin = 'augmented' ORDER BY sample_id"
+            )
+            made[name] = [
+                (sid, parents, json.loads(recipe), ws.objects.read(pack, off, n))
+                for sid, parents, recipe, pack, off, n in rows
+            ]
+            if name == "ray":
+                assert report.workers == 2
+                assert ws.verify_replay(rows[0][0]).identical
+    assert len(made["ray"]) == 300
+    assert made["ray"] == made["local"]  # same ids, lineage, recipes and bytes
+
+
+# -- export ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["parquet", "webdataset", "imagefolder"])
+def test_export_writes_the_same_files_on_ray(local_ray, tmp_path, digits_subset, fmt):
+    with _workspace(tmp_path / "ws", digits_subset) as ws:
+        ws.split(seed=0)
+        ws.commit("v1")
+        local = ws.export("v1", fmt, tmp_path / "local", engine="local")
+        remote = ws.export("v1", fmt, tmp_path / "ray", engine="ray")
+    assert remote.samples == local.samples == 300
+    assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+
+
+def test_export_cli_engine_ray(local_ray, tmp_path, digits_subset):
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    with _workspace(tmp_path / "ws", digits_subset) as ws:
+        ws.commit("v1")
+    runner = CliRunner()
+    base = ["-w", str(tmp_path / "ws"), "export", "v1", "--format", "webdataset", "--json"]
+    r = runner.invoke(cli, [*base, "--out", str(tmp_path / "a"), "--engine", "ray"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["samples"] == 300
+    r = runner.invoke(cli, [*base, "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+# -- synthesis: the generator actor --------------------------------------------------------------------
+def test_generator_actor_asking_for_a_gpu_the_cluster_lacks_fails_fast(local_ray, tmp_path):
+    from curate.synthesize.remote import RayRunner
+
+    started = time.perf_counter()
+    with pytest.raises(MissingDependency, match=r"asks for 1 GPU\(s\) but the Ray cluster has 0"):
+        RayRunner("gan", {}, "cpu", address=None, num_gpus=1)
+    assert time.perf_counter() - started < 10
