@@ -71,6 +71,19 @@ class Workspace:
         self.objects.close()
         self._lock.release()
 
+    def disconnect(self) -> None:
+        """Close the catalog connection; the next call that needs it reconnects.
+
+        While a process holds the DuckDB file open read-write no other process
+        can open it, so a long-lived process (the TUI) disconnects while idle.
+        Not while writing: the writer's connection would close under it.
+        """
+        if self._lock.held:
+            raise RuntimeError("disconnect() inside writing()")
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
     def __enter__(self) -> Workspace:
         return self
 

@@ -24,8 +24,9 @@ def tui_cmd(ctx: click.Context, workspace: str | None, graphics: str | None) -> 
 
     WORKSPACE defaults to --workspace, then the nearest workspace at or above
     the current folder. Keys: 1-5 switch screens, ? shows the keys of the
-    screen, ctrl+p finds any action by name, q quits. While the TUI runs it
-    holds the workspace: other curate commands wait or report it busy.
+    screen, ctrl+p finds any action by name, q quits. An idle TUI holds
+    nothing, so other curate commands work while it is open; while one of its
+    jobs runs they wait a few seconds, then report the workspace busy.
     """
     from curate.workspace_paths import find_workspace
 

@@ -37,6 +37,10 @@ class Catalog:
         self.path = Path(path)
         self.read_only = read_only
         self._local = threading.local()
+        # Every thread's cursor, so close() can close them all: a cursor left
+        # open keeps DuckDB's database (and its file lock) alive after con.close().
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
         self.con = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -61,9 +65,17 @@ class Catalog:
         if cur is None:
             cur = self.con.cursor()
             self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
         return cur
 
     def close(self) -> None:
+        """Close every thread's cursor, then the connection: the file is free for others."""
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        for cur in cursors:
+            with suppress(duckdb.Error):
+                cur.close()
         with suppress(duckdb.Error):
             self.con.close()
 

@@ -14,12 +14,13 @@ Errors never reach the screen as tracebacks: the body catches them and posts
 :class:`JobFailed`, which :meth:`CurateApp.on_job_failed` (the one handler)
 turns into a modal (or a notification for a cancelled job).
 
-Threads and the catalog: the workspace is opened writable once, up front, so
-the catalog connection is never swapped under a reading worker (each thread
-gets its own cursor on that one connection). Writes are queued FIFO (each
-write job waits for the one started before it), so review decisions land in
-the order they were made. While the TUI runs it owns the catalog: DuckDB lets
-no other process open a file another process has open for writing.
+Threads and the catalog: the app holds the catalog open only while workers
+use it (:class:`curate.tui.catalog_gate.CatalogGate`): an idle TUI holds
+nothing, so ``curate status`` or ``curate scan`` in another terminal work
+while it is open (DuckDB lets no other process open a file one process has
+open for writing). Workers share one connection, each thread with its own
+cursor. Writes are queued FIFO (each write job waits for the one started
+before it), so review decisions land in the order they were made.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from textual.worker import Worker, get_current_worker
 
 from curate.errors import Cancelled, CurateError
 from curate.tui import messages as m
+from curate.tui.catalog_gate import CatalogGate
 from curate.tui.screens.augment import AugmentScreen
 from curate.tui.screens.dialogs import ErrorModal
 from curate.tui.screens.help import HelpScreen
@@ -92,9 +94,7 @@ class CurateApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(
-        self, workspace: Any, *, open_writable: bool = True, graphics: str | None = None
-    ) -> None:
+    def __init__(self, workspace: Any, *, graphics: str | None = None) -> None:
         super().__init__()
         from curate.api import Workspace
         from curate.tui.graphics import select_graphics
@@ -108,11 +108,12 @@ class CurateApp(App[None]):
         else:
             self.ws = Workspace.open(Path(workspace))
             self._owns_ws = True
-        if open_writable:
-            # Open the catalog writable now (and migrate it): the connection is
-            # then never closed and reopened while a worker reads from it.
-            with self.ws.writing():
-                pass
+        # Migrate now (a clear error before any UI when another process holds
+        # the workspace), then let go: workers open the catalog as they need it.
+        with self.ws.writing():
+            pass
+        self.ws.disconnect()
+        self.catalog = CatalogGate(self.ws)
         self.jobs: dict[int, m.JobState] = {}  # long jobs, shown in the job panel
         self._job_workers: dict[int, Worker[None]] = {}
         self._job_ids = itertools.count(1)
@@ -124,6 +125,7 @@ class CurateApp(App[None]):
         return self.ws.root.name
 
     def on_unmount(self) -> None:
+        self.catalog.release_now()
         if self._owns_ws:
             self.ws.close()
 
@@ -139,12 +141,15 @@ class CurateApp(App[None]):
         write: bool = False,
         exclusive: bool = True,
         progress: bool = False,
+        catalog: bool = True,
     ) -> Worker[None]:
         """Run ``call`` (one API call) in a thread worker; post ``finished(result)`` to ``reply_to``.
 
         ``progress=True`` passes ``progress=`` and ``cancel=`` keyword callbacks
         to ``call`` and shows the job in the job panel. ``write=True`` queues
-        the call after every write started before it.
+        the call after every write started before it. The catalog is held
+        open (read-write for a write) while ``call`` runs; ``catalog=False``
+        for calls that do not read it.
         """
         job_id = next(self._job_ids)
         if write:
@@ -175,7 +180,11 @@ class CurateApp(App[None]):
                 if previous is not None:
                     previous.wait()
                 kwargs = {"progress": report, "cancel": cancel} if progress else {}
-                result = call(**kwargs)
+                if catalog:
+                    with self.catalog.use(write=write):
+                        result = call(**kwargs)
+                else:
+                    result = call(**kwargs)
                 reply_to.post_message(finished(result))
             except Exception as exc:  # noqa: BLE001 - every error goes to the one handler
                 if not isinstance(exc, CurateError):
@@ -448,6 +457,7 @@ class CurateApp(App[None]):
             finished=lambda text: m.PresetLoaded(message.name, text),
             group="presets",
             description=f"load preset {message.name}",
+            catalog=False,
         )
 
     def on_policy_validation_requested(self, message: m.PolicyValidationRequested) -> None:
@@ -459,6 +469,7 @@ class CurateApp(App[None]):
             finished=lambda issues: m.PolicyValidated(message.text, issues),
             group="validate",
             description="validate policy",
+            catalog=False,
         )
 
     def on_augment_preview_requested(self, message: m.AugmentPreviewRequested) -> None:
