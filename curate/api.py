@@ -502,21 +502,31 @@ class Workspace:
         self,
         type: str = "label",
         *,
+        samples=None,
+        run_id: int | None = None,
         min_confidence: float | None = None,
         limit: int | None = None,
         dry_run: bool = False,
     ):
         """Take the latest scan's label suggestions as pending relabels (most suspicious first).
 
-        confidence = 1 - the finding's label quality score.
+        confidence = 1 - the finding's label quality score. ``samples`` (refs
+        or sids) accepts just their suggestions, as the TUI's accept key does;
+        ``run_id`` takes another scan run's. Returns an AcceptReport.
         """
         from curate.versions import changes
 
         if type != "label":
             raise InvalidInput(f"cannot accept findings of type {type!r}: only 'label'")
         with self.writing() as cat:
+            sids = None if samples is None else self._sids(samples)
             return changes.accept_labels(
-                cat, min_confidence=min_confidence, limit=limit, dry_run=dry_run
+                cat,
+                sids=sids,
+                run_id=run_id,
+                min_confidence=min_confidence,
+                limit=limit,
+                dry_run=dry_run,
             )
 
     def changes(self):

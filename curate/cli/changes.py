@@ -106,19 +106,38 @@ def restore_cmd(ctx, samples: tuple[str, ...], reason, as_json: bool) -> None:
 @click.option(
     "--limit", type=click.IntRange(min=0), default=None, help="At most N, most suspicious first."
 )
+@click.option(
+    "--run",
+    "run_id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Accept the suggestions of this scan run (default: the newest with label findings).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; record nothing.")
 @json_option
+@click.argument("samples", nargs=-1)
 @click.pass_context
-def accept_cmd(ctx, kind: str, min_confidence, limit, dry_run: bool, as_json: bool) -> None:
-    """Take the latest scan's suggestions in bulk, as pending relabels.
+def accept_cmd(
+    ctx, kind: str, min_confidence, limit, run_id, dry_run: bool, as_json: bool, samples
+) -> None:
+    """Take the latest scan's suggestions, in bulk or for SAMPLES, as pending relabels.
 
     Reads the label findings of the newest scan run that has them, most
     suspicious (lowest score) first. Skips samples already dropped, already
     carrying the suggested label, or relabeled by hand since. Each relabel
-    records the run id, score and confidence.
+    records the run id, score and confidence. SAMPLES (sample ids, unique id
+    prefixes or source paths) accepts just their suggestions, even for a
+    sample relabeled by hand (the TUI's accept key records the same).
     """
     with open_workspace(ctx) as ws:
-        report = ws.accept(kind, min_confidence=min_confidence, limit=limit, dry_run=dry_run)
+        report = ws.accept(
+            kind,
+            samples=list(samples) or None,
+            run_id=run_id,
+            min_confidence=min_confidence,
+            limit=limit,
+            dry_run=dry_run,
+        )
     if as_json:
         emit_json(report)
         return

@@ -350,7 +350,11 @@ class CurateApp(App[None]):
     def on_decision_requested(self, message: m.DecisionRequested) -> None:
         d = message.decision
         ws = self.ws
-        if d.action in ("accept", "relabel"):
+        if d.action == "accept":
+
+            def call() -> Any:
+                return ws.accept("label", samples=[d.sid], run_id=d.run_id)
+        elif d.action == "relabel":
 
             def call() -> Any:
                 return ws.relabel([d.sid], d.label, reason=d.reason)

@@ -129,7 +129,9 @@ class PreviewDecoded(Message):
 class Decision:
     """One review decision: ``action`` is accept | relabel | drop | restore.
 
-    ``undo_of`` is set when the decision records the inverse of an earlier one.
+    ``accept`` takes the suggestion of scan run ``run_id`` (``ws.accept``, as
+    ``curate accept --type label SAMPLE`` does). ``undo_of`` is set when the
+    decision records the inverse of an earlier one.
     """
 
     action: str
@@ -138,6 +140,7 @@ class Decision:
     label: str | None = None
     reason: str | None = None
     undo_of: Decision | None = None
+    run_id: int | None = None
 
 
 class DecisionRequested(Requested):
@@ -147,9 +150,23 @@ class DecisionRequested(Requested):
 
 
 class ChangeRecorded(Message):
+    """``report``: a ChangeReport, or an AcceptReport for ``accept``."""
+
     def __init__(self, decision: Decision, report: Any) -> None:
         super().__init__()
         self.decision, self.report = decision, report
+
+    @property
+    def recorded(self) -> int:
+        """Changes the decision recorded (0: the sample was already in that state)."""
+        r = self.report
+        return r.accepted if hasattr(r, "accepted") else r.recorded
+
+    @property
+    def label_before(self) -> str | None:
+        """For accept and relabel: the label the sample had before (what undo restores)."""
+        rows = getattr(self.report, "relabels", None) or getattr(self.report, "details", None)
+        return rows[0].get("from") if rows else None
 
 
 class AcceptAllRequested(Requested):

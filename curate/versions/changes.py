@@ -144,25 +144,42 @@ def confidence(score: float | None) -> float | None:
 def accept_labels(
     cat: Catalog,
     *,
+    sids: list[int] | None = None,
+    run_id: int | None = None,
     min_confidence: float | None = None,
     limit: int | None = None,
     dry_run: bool = False,
 ) -> AcceptReport:
-    """Relabel samples as the latest scan with label findings suggests.
+    """Relabel samples as the latest scan with label findings (or ``run_id``) suggests.
 
     Most suspicious first. Skips samples no longer live, samples already
     carrying the suggested label, and samples a human relabeled since
-    (pending human relabels win over suggestions).
+    (pending human relabels win over suggestions). ``sids`` accepts only
+    those samples' suggestions (each must have one in the run); naming a
+    sample is a human decision, so a pending hand relabel does not skip it.
     """
     if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
         raise InvalidInput(f"--min-confidence must be between 0 and 1, not {min_confidence}")
     if limit is not None and limit < 0:
         raise InvalidInput("--limit must be 0 or more")
-    run_id = worktree_repo.latest_run_with(cat, ["label"])
     if run_id is None:
-        raise NotFound("no label findings to accept", hint="run a scan first: `curate scan`")
+        run_id = worktree_repo.latest_run_with(cat, ["label"])
+        if run_id is None:
+            raise NotFound("no label findings to accept", hint="run a scan first: `curate scan`")
     found = worktree_repo.label_suggestions(cat, run_id).to_pylist()
-    human = worktree_repo.pending_sids(cat, op="relabel", label_source=LabelSource.HUMAN.value)
+    if sids is not None:
+        named = set(sids)
+        found = [f for f in found if int(f["sid"]) in named]
+        missing = named - {int(f["sid"]) for f in found}
+        if missing:
+            ref = worktree_repo.sample_summary(cat, [min(missing)])[min(missing)]["sample_id"]
+            raise NotFound(
+                f"sample {ref[:12]} has no label suggestion in scan run {run_id}",
+                hint="`curate issues --type label` lists the suggestions",
+            )
+        human: set[int] = set()
+    else:
+        human = worktree_repo.pending_sids(cat, op="relabel", label_source=LabelSource.HUMAN.value)
     counts = dict.fromkeys(["not_live", "same", "human", "low", "limit"], 0)
     rows: list[dict] = []
     shown: list[dict] = []

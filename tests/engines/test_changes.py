@@ -172,3 +172,48 @@ def test_accept_label_suggestions(tmp_path):
     v = ws.commit("accepted").version
     assert v.stats.label_sources["accepted-suggestion"] == 3
     ws.close()
+
+
+def test_accept_the_suggestion_of_named_samples(tmp_path):
+    """One sample's suggestion (the TUI's accept key; `curate accept --type label SAMPLE`)."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    ws = make_ws(tmp_path)
+    t = ws.samples()
+    sids, refs = t.column("sid").to_pylist(), t.column("sample_id").to_pylist()
+    labels = t.column("label").to_pylist()
+
+    def flip(i):
+        return "dog" if labels[i] != "dog" else "eel"
+
+    _add_label_findings(ws, 1, [(sids[0], 0.5, flip(0)), (sids[1], 0.6, flip(1))])
+    _add_label_findings(ws, 2, [(sids[0], 0.02, flip(0)), (sids[2], 0.1, flip(2))])
+    ws.relabel(int(sids[2]), "cat" if labels[2] != "cat" else "eel")  # by hand first
+
+    one = ws.accept("label", samples=[refs[2]])  # named: the hand relabel does not skip it
+    assert (one.run_id, one.candidates, one.accepted) == (2, 1, 1)
+    change = ws.changes()[-1]
+    assert (change.sample_id, change.label, change.label_source, change.run_id) == (
+        refs[2],
+        flip(2),
+        "accepted-suggestion",
+        2,
+    )
+    assert ws.accept("label", samples=[int(sids[2])]).skipped_same_label == 1
+    with pytest.raises(
+        NotFound, match=f"sample {refs[1][:12]} has no label suggestion in scan run 2"
+    ):
+        ws.accept("label", samples=[refs[1]])
+    older = ws.accept("label", samples=[refs[1]], run_id=1)  # an older run, by number
+    assert older.accepted == 1 and ws.changes()[-1].run_id == 1
+    ws.close()
+
+    runner = CliRunner()
+    args = ["-w", str(tmp_path / "ws"), "accept", "--type", "label", refs[0][:12], "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["accepted"] == 1
+    result = runner.invoke(cli, ["-w", str(tmp_path / "ws"), "accept", "--type", "label", "nope"])
+    assert result.exit_code != 0 and "Traceback" not in result.output

@@ -21,7 +21,7 @@ def _of(messages, cls):
 def _pending(path):
     with Workspace.open(path) as ws:
         return [
-            (c.op, c.sample_id, c.from_label, c.label, c.split, c.label_source, c.reason)
+            (c.op, c.sample_id, c.from_label, c.label, c.split, c.label_source, c.reason, c.run_id)
             for c in ws.changes()
         ]
 
@@ -72,7 +72,8 @@ async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits
         await pilot.press("a")  # accept the suggestion of the first
         await settle(app, pilot)
         recorded = _of(seen, m.ChangeRecorded)[-1]
-        assert recorded.decision.action == "accept" and recorded.report.recorded == 1
+        assert recorded.decision.action == "accept" and recorded.recorded == 1
+        assert recorded.report.run_id == first.run_id  # an AcceptReport of the scan run
         assert screen.selected.sid == second.sid  # moved on
 
         await pilot.press("d")  # drop the second
@@ -88,6 +89,10 @@ async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits
         ("drop", second.sample_id),
     ]
     assert pending[0][2:4] == (first.given_label, first.suggested_label)
+    # An accepted suggestion, tied to its scan run, as `curate accept` records it.
+    assert pending[0][5] == "accepted-suggestion" and pending[0][7] == first.run_id
+    assert pending[0][6].startswith(f"scan run {first.run_id}: label issue")
+    assert pending[1][5:] == (None, f"review: dropped ({second.kind.value} finding)", None)
 
     # Undo twice in a new session is not possible (the stack is per session), so
     # undo within one: drop -> restore, accept -> relabel back.
@@ -167,8 +172,9 @@ async def test_tui_and_cli_record_the_same_changes(digits_template, tmp_path):
     from curate.cli import cli
 
     runner = CliRunner()
+    assert tui[0][5] == "accepted-suggestion" and tui[0][7] == f1.run_id
     for args in (
-        ["relabel", f1.sample_id, f1.suggested_label, "-m", reasons[0]],
+        ["accept", "--type", "label", f1.sample_id],
         ["drop", f2.sample_id, "-m", reasons[1]],
         ["relabel", f3.sample_id, label3, "-m", reasons[2]],
     ):

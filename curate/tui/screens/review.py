@@ -1,10 +1,12 @@
 """Review: the ranked findings with a preview, and one key per decision.
 
-Every decision is one call of the working-changes API (``ws.relabel`` /
-``ws.drop`` / ``ws.restore``), so it shows in ``curate changes`` exactly as
-the same command typed in a shell would. Accepting a suggestion is
-``ws.relabel(sample, suggested, reason=...)``; undo records the inverse
-change (relabel back, restore a drop) through the same API.
+Every decision is one call of the working-changes API (``ws.accept`` /
+``ws.relabel`` / ``ws.drop`` / ``ws.restore``), so it shows in ``curate
+changes`` exactly as the same command typed in a shell would. Accepting a
+suggestion is ``ws.accept("label", samples=[sample], run_id=...)``, the same
+accepted-suggestion change (with its scan run) as ``curate accept --type label
+SAMPLE``; undo records the inverse change (relabel back, restore a drop)
+through the same API.
 """
 
 from __future__ import annotations
@@ -48,11 +50,20 @@ def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _why_unchanged(report: Any) -> str:
+    """Why a decision recorded nothing, from its ChangeReport or AcceptReport."""
+    if getattr(report, "skipped_not_live", 0):
+        return "dropped (restore it first)"
+    if getattr(report, "skipped_same_label", 0):
+        return "already has the suggested label"
+    return "already in that state"
+
+
 class ReviewScreen(CurateScreen):
     MODE = "review"
     TITLE = "Review"
     BINDINGS = [
-        Binding("a", "accept", "Accept", tooltip="Relabel to the suggested class"),
+        Binding("a", "accept", "Accept", tooltip="Accept the scan's suggested label"),
         Binding("r", "relabel", "Relabel", tooltip="Pick a class for this sample"),
         Binding("d", "drop", "Drop", tooltip="Take the sample out of the working state"),
         Binding("k", "keep", "Keep", tooltip="Keep as is and go to the next finding"),
@@ -76,7 +87,7 @@ class ReviewScreen(CurateScreen):
         self.class_names: list[str] = []
         self.status: dict[int, str] = {}  # sid -> what this session decided
         self.current: dict[int, str | None] = {}  # sid -> label after decisions
-        self.undo_stack: list[tuple[m.Decision, Any]] = []
+        self.undo_stack: list[tuple[m.Decision, str | None]] = []  # (decision, label before)
         self.ascending = True
         self._preview_sid: int | None = None
         self._captions: dict[int, str] = {}
@@ -244,11 +255,11 @@ class ReviewScreen(CurateScreen):
         if not f.suggested_label:
             self.notify("this finding has no suggested label", severity="warning")
             return
-        run = f"scan run {f.run_id}" if f.run_id is not None else "scan"
-        self._decide(
-            "accept",
-            label=f.suggested_label,
-            reason=f"review: accepted {run} suggestion (score {_score(f.score)})",
+        self.post_message(
+            m.DecisionRequested(
+                self,
+                m.Decision("accept", f.sid, f.sample_id, label=f.suggested_label, run_id=f.run_id),
+            )
         )
 
     def action_relabel(self) -> None:
@@ -287,10 +298,10 @@ class ReviewScreen(CurateScreen):
                 self.current[d.sid] = d.label
             self.notify(f"undid {d.undo_of.action} of {d.sample_id[:12]}")
         else:
-            if report.recorded == 0:
-                self.notify(f"{d.sample_id[:12]} already in that state; nothing recorded")
+            if message.recorded == 0:
+                self.notify(f"{d.sample_id[:12]}: {_why_unchanged(report)}; nothing recorded")
             else:
-                self.undo_stack.append((d, report))
+                self.undo_stack.append((d, message.label_before))
             if d.action in ("accept", "relabel"):
                 self.current[d.sid] = d.label
                 verb = "accepted" if d.action == "accept" else "relabeled"
@@ -312,14 +323,13 @@ class ReviewScreen(CurateScreen):
         if not self.undo_stack:
             self.notify("nothing to undo")
             return
-        d, report = self.undo_stack.pop()
+        d, before = self.undo_stack.pop()
         if d.action == "keep":
             self.status.pop(d.sid, None)
             self._update_row(d.sid)
             self._select(d.sid)
             return
         if d.action in ("accept", "relabel"):
-            before = report.details[0]["from"] if report and report.details else None
             if before is None:
                 self.notify("cannot undo: the sample had no label before", severity="warning")
                 return
