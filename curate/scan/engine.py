@@ -492,16 +492,18 @@ def _scan(
     given_ids = class_col
     issues: dict[str, int] = {k.value: 0 for k in FindingKind if k != FindingKind.CONFLICT}
     by_class: dict[int, int] = {}
-    # Python lists, not numpy scalars: these are read once per finding row.
+    # Python values, not numpy scalars, in the per-row code below (a million rows).
     sid_list = sids.tolist()
-    nb_d = emb_d[:, :EVIDENCE_NEIGHBOURS].tolist()
-    nb_i = emb_i[:, :EVIDENCE_NEIGHBOURS].tolist()
     name_of = [class_names.get(c) if c is not None else None for c in given_ids]
 
     def neighbours(i: int) -> list[dict]:
         return [
             {"sid": sid_list[j], "label": name_of[j], "distance": round(d, 4)}
-            for d, j in zip(nb_d[i], nb_i[i], strict=True)
+            for d, j in zip(
+                emb_d[i, :EVIDENCE_NEIGHBOURS].tolist(),
+                emb_i[i, :EVIDENCE_NEIGHBOURS].tolist(),
+                strict=True,
+            )
             if j >= 0
         ]
 
