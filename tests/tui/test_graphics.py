@@ -136,3 +136,58 @@ async def test_half_blocks_without_a_choice():
         assert half.image is widget.image
         assert "\u2580" in _rendered(half)
         assert "\x1b" not in _rendered(widget)
+
+
+class _Strip(App[None]):
+    graphics = "kitty"
+
+    def compose(self) -> ComposeResult:
+        from curate.tui.widgets.image import ThumbnailStrip
+
+        yield ThumbnailStrip()
+
+
+@drive
+async def test_replaced_thumbnails_free_their_kitty_images(monkeypatch):
+    from curate.tui.widgets.image import ThumbnailStrip
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "__stdout__", terminal)
+    app = _Strip()
+    async with app.run_test(size=(60, 10)) as pilot:
+        strip = app.query_one(ThumbnailStrip)
+        strip.items = [(np.full((8, 8), 40 * i, np.uint8), f"#{i}") for i in range(3)]
+        for _ in range(3):
+            await pilot.pause()
+        assert terminal.getvalue().count("a=p") == 3  # one placement per thumbnail
+        strip.items = [(_digit(), "one")]
+        for _ in range(3):
+            await pilot.pause()
+        sent = terminal.getvalue()
+        assert sent.count("a=d") == 3 and sent.count("a=p") == 4
+
+
+class _Grid(App[None]):
+    CSS = "ThumbnailGrid { width: 39; }"
+
+    def compose(self) -> ComposeResult:
+        from curate.tui.widgets.image import ThumbnailGrid
+
+        yield ThumbnailGrid()
+
+
+@drive
+async def test_thumbnail_grid_takes_as_many_columns_as_fit():
+    from curate.tui.widgets.image import Thumbnail, ThumbnailGrid
+
+    app = _Grid()
+    async with app.run_test(size=(60, 30)) as pilot:
+        app.query_one(ThumbnailGrid).items = [(_digit(), f"#{i}") for i in range(7)]
+        for _ in range(3):
+            await pilot.pause()
+        thumbs = list(app.query(Thumbnail))
+        assert len(thumbs) == 7
+        assert app.query_one(ThumbnailGrid).styles.grid_size_columns == 3  # 3 x 10 + 2 gaps
+        assert {t.region.y for t in thumbs[:3]} == {thumbs[0].region.y}
+        assert thumbs[3].region.y > thumbs[0].region.y
+        assert max(t.region.right for t in thumbs) <= 39

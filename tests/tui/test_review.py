@@ -185,3 +185,32 @@ async def test_tui_and_cli_record_the_same_changes(digits_template, tmp_path):
         cols = ["sample_id", "label", "split"]
         assert a.samples().select(cols).to_pylist() == b.samples().select(cols).to_pylist()
         assert a.diff("HEAD", None).model_dump() == b.diff("HEAD", None).model_dump()
+
+
+@drive
+async def test_the_mouse_reaches_screens_rows_and_actions(digits_ws):
+    """Click the nav bar to Review, a row to select it, the footer's Drop to drop it."""
+    from textual.widgets import DataTable
+
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        nav = app.screen.query_one("#nav")
+        column = str(nav.render()).index("2 Review") + 1  # +1: the bar's left padding
+        assert await pilot.click("#nav", offset=(column, 0))
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        table = screen.query_one(DataTable)
+        row = 3
+        assert await pilot.click(table, offset=(2, row + 1))  # +1: the header row
+        await settle(app, pilot)
+        assert table.cursor_row == row
+        target = screen.findings[row]
+        assert _of(seen, m.PreviewRequested)[-1].sid == target.sid
+        drop = next(k for k in screen.query("FooterKey") if k.description == "Drop")
+        assert await pilot.click(drop)
+        await settle(app, pilot)
+        assert _of(seen, m.ChangeRecorded)[-1].decision.sid == target.sid
+    assert [(op, sid) for op, sid, *_ in _pending(digits_ws)] == [("drop", target.sample_id)]

@@ -263,6 +263,40 @@ async def test_every_screen_fits_80x24_without_errors(digits_template):
         assert not _of(seen, m.JobFailed)
 
 
+@drive
+async def test_every_screen_resizes_cleanly(digits_template):
+    """Shrink to 80x24, grow to 140x45, shrink again: the layout and the images follow."""
+    from curate.tui.widgets.image import HalfBlockImage
+
+    seen: list = []
+    app = CurateApp(digits_template)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        for key in "12345":
+            await pilot.press(key)
+            await settle(app, pilot, rounds=6)
+            for width, height in ((80, 24), (140, 45), (80, 24)):
+                await pilot.resize_terminal(width, height)
+                await settle(app, pilot)
+                screen = app.screen
+                assert screen.size == (width, height)
+                assert screen.query_one("#nav").region.y == 0
+                assert screen.query_one("Footer").region.bottom == height
+                # Whole widgets only (the footer's keys scroll, as Textual's footer does).
+                for widget in screen.query("*").exclude("Footer, FooterKey, FooterLabel"):
+                    if widget.display and widget.region.area:
+                        assert widget.region.right <= width, (key, widget)
+                for image in screen.query(HalfBlockImage):
+                    if image.image is not None:
+                        lines = image._layout_lines()  # fitted to the new size
+                        assert 0 < len(lines) <= image.size.height
+                        assert max(sum(len(s.text) for s in line) for line in lines) <= (
+                            image.size.width
+                        )
+        assert not _of(seen, m.JobFailed)
+        review_images = [x for x in _of(seen, m.PreviewDecoded)]
+        assert review_images  # the review pane had an image to re-fit
+
+
 @pytest.mark.slow
 @drive
 async def test_synthesize_runs_a_generator_and_shows_what_was_admitted(tmp_path):

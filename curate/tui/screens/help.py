@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -17,15 +18,24 @@ GLOSSARY = (
 )
 
 
-def _keys(bindings) -> list[tuple[str, str]]:
+def _keys(bindings, app) -> list[tuple[str, Text]]:
+    """(keys as typed, what they do) of the bindings that have a description.
+
+    What they do: the description, and the tooltip after it where there is one.
+    """
     rows = []
     for b in bindings:
         if isinstance(b, tuple):
             b = Binding(*b)
-        if not b.description:
-            continue
-        keys = ", ".join(k.strip() for k in b.key.split(","))
-        rows.append((b.key_display or keys, b.description))
+        if not b.description or b.action.startswith("switch_mode"):
+            continue  # the screen keys 1..5 get one row of their own
+        # "question_mark" -> "?"; modified keys stay spelled out ("ctrl+x", not "^x").
+        keys = [k.strip() for k in b.key.split(",")]
+        shown = [k if "+" in k else app.get_key_display(Binding(k, "")) for k in keys]
+        what = Text(b.description)
+        if b.tooltip:
+            what.append(f"  {b.tooltip}", style="dim")
+        rows.append((b.key_display or ", ".join(shown), what))
     return rows
 
 
@@ -41,11 +51,11 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         title = getattr(self.below, "TITLE", None) or "curate"
-        for key, what in _keys(getattr(self.below, "BINDINGS", [])):
+        for key, what in _keys(getattr(self.below, "BINDINGS", []), self.app):
             table.add_row(key, what)
         table.add_row("", "")
         table.add_row("1..5", "Overview, Review, Augment, Synthesize, Versions")
-        for key, what in _keys(self.app.BINDINGS):
+        for key, what in _keys(self.app.BINDINGS, self.app):
             table.add_row(key, what)
         table.add_row("ctrl+p", "Command palette: every action by name")
         with Vertical(classes="dialog help-dialog"):

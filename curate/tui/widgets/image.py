@@ -255,13 +255,17 @@ class PixelImage(Widget):
             inner.image = self.image
 
 
+THUMB_COLUMNS = 10  # a thumbnail's width in cells (5 rows: a square at 2:1 cells)
+THUMB_ROWS = 5
+
+
 class Thumbnail(Vertical):
     """A small image with a caption (nearest neighbours, synthesized samples)."""
 
-    DEFAULT_CSS = """
-    Thumbnail { width: auto; height: auto; margin: 0 1 0 0; }
-    Thumbnail PixelImage { width: 10; height: 5; }
-    Thumbnail Label { width: 10; }
+    DEFAULT_CSS = f"""
+    Thumbnail {{ width: auto; height: auto; margin: 0 1 0 0; }}
+    Thumbnail PixelImage {{ width: {THUMB_COLUMNS}; height: {THUMB_ROWS}; }}
+    Thumbnail Label {{ width: {THUMB_COLUMNS}; }}
     """
 
     def __init__(self, image: np.ndarray, caption: str, **kwargs) -> None:
@@ -273,11 +277,16 @@ class Thumbnail(Vertical):
         pix = PixelImage()
         pix.image = self._image
         yield pix
-        yield Label(self._caption[:10])
+        yield Label(self._caption[:THUMB_COLUMNS])
+
+
+def thumbnails_across(width: int) -> int:
+    """How many whole thumbnails (with a 1-cell gap between) fit in ``width`` cells."""
+    return max(1, (width + 1) // (THUMB_COLUMNS + 1))
 
 
 class ThumbnailStrip(Horizontal):
-    """A row of captioned thumbnails; the screen sets ``items``."""
+    """A row of captioned thumbnails, as many as fit whole; the screen sets ``items``."""
 
     DEFAULT_CSS = """
     ThumbnailStrip { height: auto; width: 1fr; }
@@ -287,17 +296,30 @@ class ThumbnailStrip(Horizontal):
         list, recompose=True, always_update=True
     )
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._shown = 0
+
     def compose(self) -> ComposeResult:
-        for image, caption in self.items:
+        # Cut thumbnails read as other images: show only those that fit whole.
+        self._shown = thumbnails_across(self.size.width) if self.size.width else len(self.items)
+        for image, caption in self.items[: self._shown]:
             yield Thumbnail(image, caption)
+
+    def on_resize(self) -> None:
+        if thumbnails_across(self.size.width) != self._shown:
+            self.refresh(recompose=True)
 
 
 class ThumbnailGrid(Widget):
-    """Captioned thumbnails in rows of ``columns`` (the screen sets ``items``)."""
+    """Captioned thumbnails in as many columns as fit (the screen sets ``items``)."""
 
-    DEFAULT_CSS = """
-    ThumbnailGrid { layout: grid; grid-size: 4; grid-gutter: 0 1; height: auto; }
-    ThumbnailGrid Thumbnail { margin: 0; }
+    DEFAULT_CSS = f"""
+    ThumbnailGrid {{
+        layout: grid; grid-size: 4; grid-gutter: 0 1; height: auto;
+        grid-columns: {THUMB_COLUMNS};
+    }}
+    ThumbnailGrid Thumbnail {{ margin: 0; }}
     """
 
     items: reactive[list[tuple[np.ndarray, str]]] = reactive(
@@ -307,3 +329,8 @@ class ThumbnailGrid(Widget):
     def compose(self) -> ComposeResult:
         for image, caption in self.items:
             yield Thumbnail(image, caption)
+
+    def on_resize(self) -> None:
+        columns = thumbnails_across(self.size.width)
+        if self.styles.grid_size_columns != columns:
+            self.styles.grid_size_columns = columns
