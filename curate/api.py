@@ -293,6 +293,7 @@ class Workspace:
         max_train: int = 50_000,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
+        engine=None,
     ):
         """Scan the live samples for label errors, duplicates, outliers and bad images.
 
@@ -301,7 +302,10 @@ class Workspace:
         recorded when the scan is cancelled or fails. ``streaming`` (default:
         above 50,000 samples) keeps pixels, features and embeddings on disk
         under ``.curate/cache/scan`` for the length of the scan; ``max_train``
-        caps the rows each fold's classifier heads train on.
+        caps the rows each fold's classifier heads train on. ``engine``:
+        ``"local"`` or ``"ray"`` (or :class:`curate.engines.EngineSettings`;
+        default: ``CURATE_ENGINE``, else local) runs decoding, quality checks,
+        feature maps and the folds batch by batch; same seed, same findings.
         """
         from pydantic import ValidationError
 
@@ -329,6 +333,7 @@ class Workspace:
             cache_dir=self.paths.cache / "scan",
             progress=progress,
             cancel=cancel,
+            engine=engine,
         )
         try:
             with self.writing() as cat:

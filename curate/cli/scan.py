@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from curate.cli.engine_options import engine_options
 from curate.cli.render import (
     emit_json,
     json_option,
@@ -70,6 +71,7 @@ def _stdout_console():
     "above it; every sample is still predicted out of sample). Keeps 1M-sample scans "
     "practical on a CPU; below about 62,000 labeled samples (5 folds) it changes nothing.",
 )
+@engine_options
 @json_option
 @click.pass_context
 def scan_cmd(
@@ -82,6 +84,7 @@ def scan_cmd(
     streaming: bool | None,
     max_train: int,
     as_json: bool,
+    engine,
 ) -> None:
     """Scan the live samples for label errors, imbalance, duplicates, outliers and bad images.
 
@@ -101,6 +104,7 @@ def scan_cmd(
             streaming=streaming,
             max_train=max_train,
             progress=progress,
+            engine=engine,
         )
     if as_json:
         emit_json(result)

@@ -53,6 +53,10 @@ class ExtractRequest:
     common_size: tuple[int, int] | None = None
     #: Classifier heads of each fold train on at most this many rows (None: all).
     max_train: int | None = None
+    #: Where batches of feature maps and the folds' heads run
+    #: (:class:`curate.engines.Engine`); None: in this process. Only given to
+    #: extractors that set ``supports_engine``.
+    engine: Any = None
 
 
 @dataclass
@@ -78,6 +82,8 @@ class StreamingRequest:
     fit_rows: int = 50_000
     #: Prefix of the matrices this extractor writes (ensemble members get their own).
     prefix: str = ""
+    #: As :attr:`ExtractRequest.engine`.
+    engine: Any = None
 
 
 @dataclass
@@ -125,6 +131,10 @@ class Extractor(ABC):
     #: Implements :meth:`run_streaming` (chunked reads; large datasets). Without
     #: it a streaming scan hands :meth:`run` every image in memory.
     supports_streaming: ClassVar[bool] = False
+    #: Runs its feature maps batch by batch and its folds as tasks on the request's
+    #: ``engine`` (``--engine ray``). Without it the extractor runs in the driver
+    #: and the engine parallelises decoding and quality checks only.
+    supports_engine: ClassVar[bool] = False
 
     def __init__(self, params: ExtractorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -188,47 +188,77 @@ def decode_all(
     progress: ProgressFn,
     cancel: CancelFn | None,
     store: FeatureStore | None = None,
+    engine=None,
 ) -> Decoded:
-    """Decode every row in batches. With a ``store`` the pixels and fingerprints go
-    to disk batch by batch (a streaming scan); without, they stay in memory."""
-    from curate.scan.duplicates import FINGERPRINT_SIDE, fingerprints
+    """Decode every row in batches of 1,024 (:func:`curate.scan.batches.decode_rows`),
+    on ``engine`` (None: here). With a ``store`` the pixels and fingerprints go
+    to disk every :data:`DECODE_BATCH` rows (a streaming scan); without, they
+    stay in memory. Workers read the bytes themselves through the engine's
+    pack reader; this process only gathers the results."""
+    from curate.engines.base import slices
+    from curate.scan.batches import ENGINE_BATCH_ROWS, arrow_to_rows, decode_rows
+    from curate.scan.duplicates import FINGERPRINT_SIDE
     from curate.scan.featurestore import ArrayMatrix
+    from curate.scan.quality import STAT_KEYS
 
     n = table.num_rows
     channels = 1 if mode == "L" else 3
     fp_dim = FINGERPRINT_SIDE * FINGERPRINT_SIDE + 1
+    pixel_shape = (size[1], size[0], channels)
     hashes: list[str] = []
     stats = []
     if store is None:
-        pixels = np.zeros((n, size[1], size[0], channels), dtype=np.uint8)
+        pixels = np.zeros((n, *pixel_shape), dtype=np.uint8)
         prints = np.zeros((n, fp_dim), dtype=np.float32)
     else:
-        pixel_out = store.writer("pixels", (size[1], size[0], channels), np.uint8)
+        pixel_out = store.writer("pixels", pixel_shape, np.uint8)
         print_out = store.writer("fingerprints", (fp_dim,), np.float32)
-    for start in range(0, n, DECODE_BATCH):
-        stop = min(start + DECODE_BATCH, n)
-        block_px, block_hashes, block_stats = [], [], []
-        # Cancel and progress every 1,024 images, as before batching.
-        for s in range(start, stop, 1024):
+    rows = table.select(["pack", "pack_offset", "nbytes"])
+    if engine is None:
+        context = (objects, size, mode)
+        results = (
+            decode_rows(rows.slice(start, length), context)
+            for start, length in slices(n, ENGINE_BATCH_ROWS)
+        )
+    else:
+        context = (engine.reader, size, mode)
+        results = engine.map_batches(
+            decode_rows, rows, batch_rows=ENGINE_BATCH_ROWS, context=context
+        )
+    block_px: list[np.ndarray] = []
+    block_fp: list[np.ndarray] = []
+    done = 0
+    progress(0, n, "decoding images")
+    try:
+        for part in results:
+            m = part.num_rows
+            hashes.extend(part.column("hash").to_pylist())
+            stats.append(arrow_to_rows(part.column("stats"), (len(STAT_KEYS),), np.float64))
+            px = arrow_to_rows(part.column("pixels"), pixel_shape, np.uint8)
+            fp = arrow_to_rows(part.column("fingerprint"), (fp_dim,), np.float32)
+            if store is None:
+                pixels[done : done + m] = px
+                prints[done : done + m] = fp
+            else:  # one row group per DECODE_BATCH rows
+                block_px.append(px)
+                block_fp.append(fp)
+                if sum(len(b) for b in block_px) >= DECODE_BATCH:
+                    pixel_out.append(np.concatenate(block_px))
+                    print_out.append(np.concatenate(block_fp))
+                    block_px, block_fp = [], []
+            done += m
+            # Cancel and progress every 1,024 images, as before batching.
             check_cancel(cancel)
-            progress(s, n, "decoding images")
-            e = min(s + 1024, stop)
-            px, hs, st = decode_batch(objects, table.slice(s, e - s), size=size, mode=mode)
-            block_px.append(px)
-            block_hashes.extend(hs)
-            block_stats.append(st)
-        px = np.concatenate(block_px)
-        fp = fingerprints(px)
-        hashes.extend(block_hashes)
-        stats.extend(block_stats)
-        if store is None:
-            pixels[start:stop] = px
-            prints[start:stop] = fp
-        else:
-            pixel_out.append(px)
-            print_out.append(fp)
+            progress(done, n, "decoding images")
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    if store is not None and block_px:
+        pixel_out.append(np.concatenate(block_px))
+        print_out.append(np.concatenate(block_fp))
     progress(n, n, "decoding images")
-    stats_matrix = np.concatenate(stats) if stats else np.zeros((0, 6))
+    stats_matrix = np.concatenate(stats) if stats else np.zeros((0, len(STAT_KEYS)))
     if store is None:
         return Decoded(ArrayMatrix(pixels), hashes, stats_matrix, ArrayMatrix(prints))
     return Decoded(pixel_out.close(), hashes, stats_matrix, print_out.close())
@@ -245,25 +275,54 @@ def run_scan(
     cache_dir: Path | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
+    engine=None,
 ) -> ScanOutput:
     """Scan the live samples. A streaming scan keeps its matrices in a temporary
     :class:`~curate.scan.featurestore.FeatureStore` under ``cache_dir`` (default: the
     system's temp folder) and writes its findings to a Parquet file there; call
-    :meth:`ScanOutput.cleanup` once they are recorded."""
-    with torch_threads():
+    :meth:`ScanOutput.cleanup` once they are recorded.
+
+    ``engine`` (``"local"``, ``"ray"``, settings, an open engine; default: the
+    environment's, else local in this process) runs decoding, quality
+    statistics, feature maps and the folds' heads batch by batch; the kNN
+    graphs, cleanlab and the findings stay here. Same seed, same findings on
+    every engine."""
+    from curate.engines import using_engine
+
+    with torch_threads(), using_engine(engine, packs_dir=objects.packs_dir) as runner:
         return _run_scan(
-            cat, objects, request, cache_dir=cache_dir, progress=progress, cancel=cancel
+            cat,
+            objects,
+            request,
+            cache_dir=cache_dir,
+            progress=progress,
+            cancel=cancel,
+            engine=runner,
         )
 
 
-def _run_scan(cat, objects, request, *, cache_dir, progress, cancel) -> ScanOutput:
-    from curate.scan.classifier import load_extractor, resolve_device
+def _scan_device(request, engine) -> str:
+    """The device: an engine's workers compute on CPU (a GPU scan runs on the local engine)."""
+    from curate.scan.classifier import resolve_device
+
+    if engine.name == "local":
+        return resolve_device(request.device)
+    if str(getattr(request.device, "value", request.device)) == "cuda":
+        raise InvalidInput(
+            f"--engine {engine.name} runs the scan's feature maps on CPU workers",
+            hint="use --device auto or cpu, or scan with --engine local on the GPU machine",
+        )
+    return "cpu"
+
+
+def _run_scan(cat, objects, request, *, cache_dir, progress, cancel, engine) -> ScanOutput:
+    from curate.scan.classifier import load_extractor
     from curate.scan.featurestore import FeatureStore
     from curate.store import samples_repo
 
     started = time.time()
     extractor = load_extractor(request.extractor, request.params)
-    device = resolve_device(request.device)
+    device = _scan_device(request, engine)
     table = samples_repo.working_samples(cat)
     n = table.num_rows
     if n == 0:
@@ -282,6 +341,7 @@ def _run_scan(cat, objects, request, *, cache_dir, progress, cancel) -> ScanOutp
             started,
             progress=progress,
             cancel=cancel,
+            engine=engine,
         )
     parent = (
         Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "curate-scan"
@@ -302,6 +362,7 @@ def _run_scan(cat, objects, request, *, cache_dir, progress, cancel) -> ScanOutp
                 started,
                 progress=progress,
                 cancel=cancel,
+                engine=engine,
             )
     except BaseException:
         findings_path.unlink(missing_ok=True)
@@ -321,6 +382,7 @@ def _scan(
     *,
     progress,
     cancel,
+    engine,
 ) -> ScanOutput:
     from curate.store import findings_repo, samples_repo
 
@@ -340,7 +402,14 @@ def _scan(
             f"the extractor saw them resized to {size[0]}x{size[1]}"
         )
     decoded = decode_all(
-        objects, table, size=size, mode=mode, progress=progress, cancel=cancel, store=store
+        objects,
+        table,
+        size=size,
+        mode=mode,
+        progress=progress,
+        cancel=cancel,
+        store=store,
+        engine=engine,
     )
     timing["decode"] = time.perf_counter() - t
 
@@ -387,6 +456,12 @@ def _scan(
     # -- extractor ----------------------------------------------------------------------
     check_cancel(cancel)
     t = time.perf_counter()
+    extract_engine = engine if extractor.supports_engine else None
+    if extract_engine is None and engine.name != "local":
+        notes.append(
+            f"extractor {extractor.name!r} does not run on an engine: it ran in this process "
+            f"(the {engine.name} engine decoded the images and computed their statistics)"
+        )
     if store is None:
         extraction = extractor.run(
             ExtractRequest(
@@ -398,6 +473,7 @@ def _scan(
                 seed=request.seed,
                 common_size=tuple(common),
                 max_train=request.max_train,
+                engine=extract_engine,
             ),
             progress=progress,
             cancel=cancel,
@@ -423,6 +499,7 @@ def _scan(
                 store=store,
                 common_size=tuple(common),
                 max_train=request.max_train,
+                engine=extract_engine,
             ),
             progress=progress,
             cancel=cancel,
@@ -613,6 +690,8 @@ def _scan(
     }
     if store is not None:
         config["streaming"] = True
+    if engine.name != "local":
+        config["engine"] = engine.describe()
     if check_labels and train_rows > request.max_train:
         config["max_train"] = request.max_train
     return ScanOutput(

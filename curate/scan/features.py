@@ -91,6 +91,12 @@ class FeatureMap:
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def fit_transform(self, x: torch.Tensor, *, seed: int, transform=None) -> torch.Tensor:
+        """Fit on ``x``, then its features. ``transform(fmap)`` (optional) computes
+        ``fmap.transform`` of every image elsewhere (an engine's workers)."""
+        self.fit(x, seed=seed)
+        return transform(self) if transform is not None else self.transform(x)
+
 
 class PixelFeatures(FeatureMap):
     """Centered pixels projected on their principal components, plus four image statistics.
@@ -171,6 +177,26 @@ class PatchFeatures(FeatureMap):
         return (pt - pt.mean(2, keepdim=True)) / (pt.std(2, keepdim=True) + 0.1)
 
     def fit(self, x: torch.Tensor, *, seed: int) -> PatchFeatures:
+        self._fit_codebook(x, seed=seed)
+        self._normalize_with(self.transform(x))
+        return self
+
+    def fit_transform(self, x: torch.Tensor, *, seed: int, transform=None) -> torch.Tensor:
+        """One pass over the images instead of two: the raw features that give the
+        normalisation are the features, normalised (the same floats as ``fit`` then
+        ``transform``: the normalisation is elementwise)."""
+        self._fit_codebook(x, seed=seed)
+        raw = transform(self) if transform is not None else self.transform(x)
+        self._normalize_with(raw)
+        return (raw - self.fmean.to(raw.device)) / self.fstd.to(raw.device)
+
+    def _normalize_with(self, raw: torch.Tensor) -> None:
+        self.fmean = raw.mean(0)
+        self.fstd = raw.std(0).clamp_min(1e-6) if raw.shape[0] > 1 else torch.ones_like(self.fmean)
+
+    def _fit_codebook(self, x: torch.Tensor, *, seed: int) -> None:
+        """Whitening and centroids from a sample of patches; features stay raw
+        (``fmean`` None) until :meth:`_normalize_with`."""
         if min(x.shape[2], x.shape[3]) < self.p:
             raise ValueError(f"images smaller than the {self.p}x{self.p} patch")
         if self.stride is None:
@@ -203,10 +229,6 @@ class PatchFeatures(FeatureMap):
         self.dim = k * self.pool * self.pool
         self._build_filters(x.shape[1])
         self.fmean = None
-        raw = self.transform(x)
-        self.fmean = raw.mean(0)
-        self.fstd = raw.std(0).clamp_min(1e-6) if raw.shape[0] > 1 else torch.ones_like(self.fmean)
-        return self
 
     def _build_filters(self, channels: int) -> None:
         """Fold normalisation, whitening and the centroid dot products into conv filters.
@@ -409,38 +431,40 @@ def cross_val_heads(
     max_train: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
+    engine=None,
 ) -> np.ndarray:
     """Out-of-sample probabilities of the labeled rows, averaged over heads.
 
     ``features[i]`` feeds ``head_factories[i]()``; ``labels`` has -1 for
     unlabeled rows, whose probabilities come from heads trained on all the
     labeled rows. ``max_train``: each head trains on at most that many rows
-    (:func:`subsample_rows`); every row is still predicted.
+    (:func:`subsample_rows`); every row is still predicted. With an
+    ``engine`` (:mod:`curate.engines`) each fold is one task
+    (:func:`curate.scan.batches.fold_probs`, the same arithmetic).
     """
+    from curate.scan.batches import fold_probs
+
     labeled = np.flatnonzero(labels >= 0)
     pp = np.zeros((len(labels), n_classes), dtype=np.float64)
     splits = stratified_folds(labels[labeled], folds, seed)
-    for i, (tr, te) in enumerate(splits):
-        check_cancel(cancel)
-        tr_rows = _fold_training_rows(labeled, tr, labels, max_train, seed + i)
-        te_rows = labeled[te]
-        y = torch.from_numpy(labels[tr_rows]).long()
-        acc = torch.zeros(len(te_rows), n_classes)
-        for feats, factory in zip(features, head_factories, strict=True):
-            dev = feats.device
-            head = factory().fit(feats[tr_rows], y.to(dev), n_classes)
-            acc += head.predict_proba(feats[te_rows]).float().cpu()
-        pp[te_rows] = (acc / len(features)).numpy()
-        progress(i + 1, len(splits) + 1, f"cross-validation fold {i + 1}/{len(splits)}")
+    jobs = [
+        (_fold_training_rows(labeled, tr, labels, max_train, seed + i), labeled[te])
+        for i, (tr, te) in enumerate(splits)
+    ]
     unlabeled = np.flatnonzero(labels < 0)
     if len(unlabeled):
         tr_rows = subsample_rows(labeled, labels[labeled], max_train, seed + len(splits))
-        y = torch.from_numpy(labels[tr_rows]).long()
-        acc = torch.zeros(len(unlabeled), n_classes)
-        for feats, factory in zip(features, head_factories, strict=True):
-            head = factory().fit(feats[tr_rows], y.to(feats.device), n_classes)
-            acc += head.predict_proba(feats[unlabeled]).float().cpu()
-        pp[unlabeled] = (acc / len(features)).numpy()
+        jobs.append((tr_rows, unlabeled))
+    context = (list(features), list(head_factories), labels, n_classes)
+    if engine is None:
+        results = (fold_probs(job, context) for job in jobs)
+    else:
+        results = engine.map(fold_probs, jobs, context=context)
+    for i, ((_, te_rows), probs) in enumerate(zip(jobs, results, strict=True)):
+        pp[te_rows] = probs
+        if i < len(splits):
+            progress(i + 1, len(splits) + 1, f"cross-validation fold {i + 1}/{len(splits)}")
+        check_cancel(cancel)
     return pp.astype(np.float32)
 
 
@@ -457,14 +481,19 @@ def cross_val_heads_streaming(
     chunk_rows: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
+    engine=None,
 ) -> np.ndarray:
     """:func:`cross_val_heads` over matrices read in chunks (:mod:`curate.scan.featurestore`).
 
     The same folds, training rows and heads; only the reading differs: each
     head's training rows are gathered from the matrix, then one pass over it
     predicts every row with the head of its fold. Memory: the training rows
-    (at most ``max_train``) plus one chunk, never the whole matrix.
+    (at most ``max_train``) plus one chunk, never the whole matrix. With an
+    ``engine`` each fold's head is fitted by a task
+    (:func:`curate.scan.batches.fit_head`).
     """
+    from curate.scan.batches import fit_head
+
     n = len(labels)
     labeled = np.flatnonzero(labels >= 0)
     splits = stratified_folds(labels[labeled], folds, seed)
@@ -482,12 +511,15 @@ def cross_val_heads_streaming(
     step = 0
     for feats, factory in zip(features, head_factories, strict=True):
         heads = []
-        for f, rows in enumerate(training):
+        # Each fold's head is one task on the engine (gathered rows in, fitted head out).
+        jobs = ((factory, feats.take(rows), labels[rows], n_classes, device) for rows in training)
+        if engine is None:
+            fitted = (fit_head(job, None) for job in jobs)
+        else:
+            fitted = engine.map(fit_head, jobs)
+        for f, head in enumerate(fitted):
+            heads.append(head)
             check_cancel(cancel)
-            x = torch.from_numpy(np.ascontiguousarray(feats.take(rows))).to(device)
-            y = torch.from_numpy(labels[rows]).long().to(device)
-            heads.append(factory().fit(x, y, n_classes))
-            del x
             step += 1
             progress(step, steps, f"cross-validation: head {f + 1}/{len(training)}")
         for start, block in feats.chunks(chunk_rows):

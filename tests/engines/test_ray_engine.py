@@ -94,6 +94,33 @@ def test_ray_engine_keeps_batches_order_and_errors(local_ray, tmp_path):
     assert list(engine.map_batches(_tag_batches, table.slice(0, 0), batch_rows=10)) == []
 
 
+# -- scan ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("streaming", [False, True], ids=["in-memory", "streaming"])
+def test_scan_finds_the_same_on_ray(local_ray, tmp_path, digits_subset, streaming):
+    findings, results = {}, {}
+    for name in ("local", "ray"):
+        with _workspace(tmp_path / name, digits_subset) as ws:
+            results[name] = ws.scan(seed=0, folds=3, streaming=streaming, engine=name)
+            findings[name] = ws.catalog().rows(
+                "SELECT sid, kind, score, is_issue, suggested_class_id, details "
+                "FROM findings ORDER BY sid, kind"
+            )
+    local, remote = results["local"], results["ray"]
+    assert remote.config["engine"]["engine"] == "ray" and "engine" not in local.config
+    assert remote.warnings == local.warnings == []  # the ensemble ran on the engine
+    assert remote.issues == local.issues and local.issues["label"] > 0
+    assert len(findings["ray"]) == 3 * 300  # label, outlier and quality rows per sample
+    assert findings["ray"] == findings["local"]  # every score and detail, to the bit
+
+
+def test_a_cuda_scan_on_ray_is_refused(local_ray, tmp_path, image_folder):
+    with (
+        _workspace(tmp_path / "ws", image_folder) as ws,
+        pytest.raises(InvalidInput, match="runs the scan's feature maps on CPU workers"),
+    ):
+        ws.scan(device="cuda", engine="ray")
+
+
 # -- augment ----------------------------------------------------------------------------------------
 def test_augment_makes_the_same_samples_on_ray(local_ray, tmp_path, digits_subset):
     made = {}

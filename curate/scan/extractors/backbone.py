@@ -81,6 +81,9 @@ class BackboneExtractor(FeatureExtractor):
     name = "backbone"
     Params = BackboneParams
     supports_cuda = True
+    # The pretrained model runs in the driver (on its GPU when there is one): an
+    # engine would have to ship it to every worker. The engine still decodes.
+    supports_engine = False
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

@@ -54,6 +54,7 @@ def run_streaming_or_in_memory(
             seed=request.seed,
             common_size=request.common_size,
             max_train=request.max_train,
+            engine=request.engine,
         ),
         progress=progress,
         cancel=cancel,
@@ -75,6 +76,7 @@ class FeatureExtractor(Extractor):
 
     Params = FeatureParams
     supports_streaming = True
+    supports_engine = True
     #: Smaller images are upsampled to this side (patch features need room).
     min_side: int = 1
 
@@ -89,24 +91,43 @@ class FeatureExtractor(Extractor):
         return w, h
 
     def _heads(self):
+        # partials, not lambdas: an engine pickles them into its workers
+        from functools import partial
+
         from curate.scan.features import KNNHead, LogRegHead
 
         p = self.params
         factories = []
         for name in p.heads:
             if name == "logreg":
-                factories.append(("features", lambda: LogRegHead(l2=p.l2)))
+                factories.append(("features", partial(LogRegHead, l2=p.l2)))
             else:
-                factories.append(("embedding", lambda: KNNHead(k=p.k)))
+                factories.append(("embedding", partial(KNNHead, k=p.k)))
         return factories
 
-    def _featurize(self, images: np.ndarray, device: str, seed: int, common=None):
+    def _featurize(self, images: np.ndarray, device: str, seed: int, common=None, engine=None):
+        """(features, embeddings, state). With an ``engine`` the feature map, once
+        fitted here, runs over the images batch by batch on the engine."""
         from curate.scan.features import l2_normalize, pca_fit, to_tensor
 
         size = self.input_size(common or (images.shape[2], images.shape[1]))
         x = to_tensor(images, size=size, device=device)
-        fmap = self.feature_map().fit(x, seed=seed)
-        feats = fmap.transform(x)
+        fmap = self.feature_map()
+        if engine is None:
+            feats = fmap.fit_transform(x, seed=seed)
+        else:
+            import torch
+
+            from curate.scan.batches import map_features
+
+            def on_engine(fitted):
+                return torch.from_numpy(
+                    map_features(
+                        engine, fitted, images, size=size, channels=x.shape[1], device=device
+                    )
+                ).to(x.device)
+
+            feats = fmap.fit_transform(x, seed=seed, transform=on_engine)
         mean, comps, _ = pca_fit(feats, self.params.embedding_dim, seed=seed)
         emb = l2_normalize((feats - mean) @ comps)
         state = {"size": size, "channels": x.shape[1], "fmap": fmap, "pca": (mean, comps)}
@@ -122,8 +143,9 @@ class FeatureExtractor(Extractor):
         from curate.scan.features import cross_val_heads
 
         progress(0, None, f"{self.name}: features")
+        on_engine = {"engine": request.engine} if request.engine is not None else {}
         feats, emb, _ = self._featurize(
-            request.images, request.device, request.seed, request.common_size
+            request.images, request.device, request.seed, request.common_size, **on_engine
         )
         check_cancel(cancel)
         pred_probs = None
@@ -140,6 +162,7 @@ class FeatureExtractor(Extractor):
                 max_train=request.max_train,
                 progress=progress,
                 cancel=cancel,
+                engine=request.engine,
             )
         return Extraction(
             embeddings=emb.cpu().numpy().astype(np.float32),
@@ -161,14 +184,18 @@ class FeatureExtractor(Extractor):
         """
         import torch
 
-        from curate.scan.features import cross_val_heads_streaming, l2_normalize, to_tensor
+        from curate.scan.batches import map_features
+        from curate.scan.features import cross_val_heads_streaming, l2_normalize
 
         images, store = request.images, request.store
         n = images.n
         progress(0, None, f"{self.name}: fitting features")
         sample = fit_index(n, request.fit_rows, request.seed)
         common = request.common_size or (images.row_shape[1], images.row_shape[0])
-        _, _, state = self._featurize(images.take(sample), request.device, request.seed, common)
+        on_engine = {"engine": request.engine} if request.engine is not None else {}
+        _, _, state = self._featurize(
+            images.take(sample), request.device, request.seed, common, **on_engine
+        )
         check_cancel(cancel)
         fmap, (mean, comps) = state["fmap"], state["pca"]
         feats_out = emb_out = None
@@ -176,10 +203,17 @@ class FeatureExtractor(Extractor):
             for start, block in images.chunks():
                 check_cancel(cancel)
                 progress(start, n, f"{self.name}: features")
-                x = to_tensor(
-                    block, size=state["size"], channels=state["channels"], device=request.device
-                )
-                feats = fmap.transform(x)
+                # Batch by batch on the engine (here without one): the batches of run().
+                feats = torch.from_numpy(
+                    map_features(
+                        request.engine,
+                        fmap,
+                        block,
+                        size=state["size"],
+                        channels=state["channels"],
+                        device=request.device,
+                    )
+                ).to(mean.device)
                 emb = l2_normalize((feats - mean.to(feats.device)) @ comps.to(feats.device))
                 if feats_out is None:
                     feats_out = store.writer(
@@ -188,7 +222,7 @@ class FeatureExtractor(Extractor):
                     emb_out = store.writer(f"{request.prefix}embeddings", emb.shape[1:], np.float32)
                 feats_out.append(feats.cpu().numpy())
                 emb_out.append(emb.cpu().numpy())
-                del x, feats, emb
+                del feats, emb
         if feats_out is None:  # no rows
             raise ValueError("run_streaming needs at least one image")
         feats_m, emb_m = feats_out.close(), emb_out.close()
@@ -208,6 +242,7 @@ class FeatureExtractor(Extractor):
                 device=request.device,
                 progress=progress,
                 cancel=cancel,
+                engine=request.engine,
             )
         store.remove(f"{request.prefix}features")  # only the heads read them
         return Extraction(

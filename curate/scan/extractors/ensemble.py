@@ -72,6 +72,8 @@ class EnsembleExtractor(Extractor):
 
         self.members = [load_extractor(name) for name in self.params.members]
         self.supports_cuda = any(m.supports_cuda for m in self.members)
+        # Members get the scan's request (and its engine) as it is.
+        self.supports_engine = all(m.supports_engine for m in self.members)
         # Members that do not stream read every image into memory (see
         # run_streaming_or_in_memory); the ensemble itself always streams.
         self.supports_streaming = True
