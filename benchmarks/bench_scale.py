@@ -121,7 +121,9 @@ def generate(n: int, out: Path, seed: int) -> dict:
         kind[(u >= cuts[1]) & (u < cuts[2])] = "black"
         kind[(u >= cuts[2]) & (u < cuts[3])] = "bad"
         kind[:1] = ""  # the first of a chunk has nothing earlier to copy
-        of = np.where(np.isin(kind, ["exact", "near"]), rng.integers(0, np.arange(m) + 1), -1)
+        # Each copy points at a row before it (never itself).
+        before = rng.integers(0, np.maximum(np.arange(m), 1))
+        of = np.where(np.isin(kind, ["exact", "near"]), before, -1)
         of[kind == ""] = -1
         pixels = np.empty((m, SIDE, SIDE), np.uint8)
         noise = rng.normal(0, 8, (m, SIDE, SIDE)).astype(np.float32)
