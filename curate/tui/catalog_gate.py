@@ -78,14 +78,21 @@ class CatalogGate:
             self._users -= 1
             if self._users == 0:
                 self._cond.notify_all()
-                self._timer = threading.Timer(self.idle_close_s, self._close_if_idle)
-                self._timer.daemon = True
-                self._timer.start()
+                self._schedule_close()
+
+    def _schedule_close(self) -> None:
+        self._timer = threading.Timer(self.idle_close_s, self._close_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _close_if_idle(self) -> None:
         with self._cond:
-            if self._users == 0:
-                self._disconnect()
+            if self._users == 0 and self._timer is not None:
+                self._timer = None
+                try:
+                    self._disconnect()
+                except RuntimeError:  # a write outside the gate holds the connection: later
+                    self._schedule_close()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

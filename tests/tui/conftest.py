@@ -65,6 +65,16 @@ async def settle(app, pilot, rounds: int = 4) -> None:
     await pilot.pause()
 
 
+def call(app, fn, *args, write: bool = False, **kwargs):
+    """Call the API from the test as the app's workers do: holding its catalog gate.
+
+    The app closes the catalog when no worker uses it; a bare ``app.ws`` call
+    from the test could see its connection closed under it.
+    """
+    with app.catalog.use(write=write):
+        return fn(*args, **kwargs)
+
+
 def message_names(messages: list) -> list[str]:
     return [type(m).__name__ for m in messages]
 
