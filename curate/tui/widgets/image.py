@@ -151,9 +151,9 @@ def fit_cells(
 class ProtocolImage(Widget):
     """Draws ``image`` with Kitty's graphics protocol or Sixel through ``textual-image``.
 
-    The image is scaled here (nearest neighbour) to exactly the pixels of the
-    cells it takes, so ``textual-image`` does not resample it again (its
-    bicubic resize would blur small images).
+    The image is scaled here to exactly the pixels of the cells it takes
+    (nearest neighbour when enlarged), so ``textual-image`` does not resample
+    it again (its bicubic resize would blur small images).
     """
 
     DEFAULT_CSS = """
@@ -205,9 +205,11 @@ class ProtocolImage(Widget):
         if cols == 0 or key == self._shown:
             return
         self._shown = key
-        pixels = Image.fromarray(rgb).resize(
-            (cols * cell.width, rows * cell.height), Image.Resampling.NEAREST
-        )
+        size = (cols * cell.width, rows * cell.height)
+        # Up: nearest neighbour keeps small images' pixels sharp; down: box-average a photo.
+        upscale = size[0] >= rgb.shape[1]
+        resample = Image.Resampling.NEAREST if upscale else Image.Resampling.BOX
+        pixels = Image.fromarray(rgb).resize(size, resample)
         inner.styles.width, inner.styles.height = cols, rows
         inner.display = True
         inner.image = pixels
