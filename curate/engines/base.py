@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -155,9 +155,13 @@ class Engine(ABC):
 
     @abstractmethod
     def map(
-        self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *, context: Any = None
+        self, fn: Callable[[Any, Any], Any], items: Iterable[Any], *, context: Any = None
     ) -> Iterator[Any]:
-        """``fn(item, context)`` for every item, one task each; results in item order."""
+        """``fn(item, context)`` for every item, one task each; results in item order.
+
+        ``items`` may be a generator: it is consumed as tasks start, so only the
+        items in flight are held at once.
+        """
 
     def describe(self) -> dict[str, Any]:
         """What a run records about where it ran."""

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -113,7 +113,7 @@ class LocalEngine(Engine):
         return self._ordered(calls)
 
     def map(
-        self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *, context: Any = None
+        self, fn: Callable[[Any, Any], Any], items: Iterable[Any], *, context: Any = None
     ) -> Iterator[Any]:
         return self._ordered((fn, item, context) for item in items)
 

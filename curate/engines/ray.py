@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from curate.engines.base import Engine, compact, slices
@@ -227,7 +227,7 @@ class RayEngine(Engine):
             yield batch
 
     def map(
-        self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *, context: Any = None
+        self, fn: Callable[[Any, Any], Any], items: Iterable[Any], *, context: Any = None
     ) -> Iterator[Any]:
         ray = self._ray
         if not items:

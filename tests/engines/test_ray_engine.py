@@ -180,3 +180,24 @@ def test_generator_actor_asking_for_a_gpu_the_cluster_lacks_fails_fast(local_ray
     with pytest.raises(MissingDependency, match=r"asks for 1 GPU\(s\) but the Ray cluster has 0"):
         RayRunner("gan", {}, "cpu", address=None, num_gpus=1)
     assert time.perf_counter() - started < 10
+
+
+@pytest.mark.gpu
+def test_synth_engine_ray_hosts_the_generator_on_a_gpu(local_ray, tmp_path, digits_subset):
+    """On a machine with a GPU: the actor holds num_gpus=1 and the generator runs on CUDA."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available() or ray.cluster_resources().get("GPU", 0) < 1:
+        pytest.skip("needs a CUDA GPU visible to Ray")
+    from curate_generators.testing import TINY_PARAMS
+
+    with _workspace(tmp_path / "ws", digits_subset) as ws:
+        result = ws.synthesize(
+            generator="ddpm",
+            classes=["5"],
+            n=8,
+            fit_steps=20,
+            params=TINY_PARAMS["ddpm"],
+            engine="ray",
+        )
+    assert result.where == "ray" and result.device.startswith("cuda")
+    assert result.generated == 8
