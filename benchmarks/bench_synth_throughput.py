@@ -8,16 +8,19 @@ Shapes follow the issue: 32x32 grayscale, 10 classes.
   one ResNet per block, no attention); ``--big`` adds the 35.7M one (the DDPM
   CIFAR shape: 128/256/256/256, two per block, attention).
   Training: images/s of the DDPM loss + AdamW + EMA step.
+  Training: naive fp32 eager, then on CUDA bf16 autocast + channels_last +
+  fused AdamW + torch.compile(mode="reduce-overhead") at batch 512 and 1024.
   Sampling: "naive" = DDIM 25 steps, fp32, eager; "fast" = DPM-Solver++ 10
-  steps, and on CUDA bf16 autocast + channels_last + torch.compile
-  (mode="reduce-overhead": CUDA graphs). Both without guidance (one UNet
-  call per step); "default" = DPM-Solver++ 20 steps with guidance 2 (two).
+  (and on CUDA 8 and 5) steps, bf16 autocast + channels_last +
+  torch.compile (CUDA graphs). Both without guidance (one UNet call per
+  step); "defaults" = what ``curate synth`` runs: DPM-Solver++ 10 steps with
+  guidance 2 (two UNet calls per step), not compiled.
 * GAN: the built-in conditional DCGAN (width 32) at 32x32: training (one D
-  and one G step per batch) and sampling images/s.
+  and one G step per batch) and sampling images/s, at two batch sizes on CUDA.
 
-Throughput is measured by difference: a fit of W steps and a fit of W + M
-steps; (M x batch) / (difference of their training-loop times) excludes
-set-up and compilation.
+Throughput is measured by difference: after a warm-up fit, a fit of W steps
+and a fit of W + M steps; (M x batch) / (difference of their training-loop
+times) excludes set-up and compilation.
 Sampling discards a warm-up batch. Prints one JSON document.
 """
 
@@ -33,6 +36,9 @@ import numpy as np
 
 
 def fit_rate(cls, params, data, warm: int, measure: int, batch: int) -> float:
+    # a first fit pays the one-off costs (cuDNN autotuning, compilation, CUDA
+    # graph capture), which would otherwise land in the short fit only
+    cls(params, device=params_device).fit(data, steps=warm, seed=0)
     short = cls(params, device=params_device).fit(data, steps=warm, seed=0)
     long = cls(params, device=params_device).fit(data, steps=warm + measure, seed=0)
     # FitReport.seconds times the training loop only (CUDA-synchronised)
@@ -62,6 +68,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--big", action="store_true", help="also the 35.7M-parameter UNet")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--parts",
+        default="train,sample,gan",
+        help="comma-separated subset of: train (DDPM), sample (DDPM), gan",
+    )
     args = parser.parse_args()
 
     import torch
@@ -103,72 +114,74 @@ def main() -> None:
     sample_batch = 2048 if cuda else 16
     warm, measure = (20, 100) if cuda else (2, 6)
     sample_batches = 10 if cuda else 1
+    parts = set(args.parts.split(","))
+
+    def record(model: str, what: str, variant: str, rate: float) -> None:
+        out["results"].append(
+            {"model": model, "what": what, "variant": variant, "images_per_s": rate}
+        )
+        print(f"{model} {what} {variant}: {rate:,.0f} img/s", flush=True)
+
     for label, shape in shapes:
         base = dict(shape, norm_groups=16, batch_size=train_batch, sample_batch_size=sample_batch)
-        for variant, extra in (
-            ("naive fp32 eager", {"precision": "fp32", "compile": False}),
-            ("bf16+compile" if cuda else "fp32 (CPU)", {"precision": "auto", "compile": cuda}),
-        ):
-            if not cuda and variant != "naive fp32 eager":
-                continue  # on CPU both variants are the same computation
-            params = DDPMParams(**base, **extra)
-            rate = fit_rate(DDPMGenerator, params, data, warm, measure, train_batch)
-            out["results"].append(
-                {"model": label, "what": "train", "variant": variant, "images_per_s": rate}
-            )
-            print(f"{label} train {variant}: {rate:,.0f} img/s", flush=True)
+        train_variants = [("naive fp32 eager", {"precision": "fp32", "compile": False})]
+        if cuda:
+            train_variants += [
+                ("bf16+compile, batch 512", {"compile": True}),
+                ("bf16+compile, batch 1024", {"compile": True, "batch_size": 1024}),
+            ]
+        for variant, extra in train_variants if "train" in parts else ():
+            params = DDPMParams(**(base | extra))
+            batch = params.batch_size
+            rate = fit_rate(DDPMGenerator, params, data, warm, measure, batch)
+            record(label, "train", variant, rate)
+        if "sample" not in parts:
+            continue
         gen = DDPMGenerator(DDPMParams(**base), device=params_device)
         gen.fit(data, steps=1, seed=0)
         out["parameters"] = out.get("parameters", {}) | {label: gen.parameter_count()}
-        for variant, extra in (
-            (
-                "naive: DDIM 25, fp32, eager",
-                {
-                    "sampler": "ddim",
-                    "sampling_steps": 25,
-                    "guidance_scale": 1.0,
-                    "precision": "fp32",
-                },
-            ),
-            (
-                "fast: DPM-Solver++ 10" + (", bf16, compile" if cuda else ""),
-                {
-                    "sampler": "dpmsolver++",
-                    "sampling_steps": 10,
-                    "guidance_scale": 1.0,
-                    "compile": cuda,
-                },
-            ),
-            (
-                "default: DPM-Solver++ 20, guidance 2" + (", bf16" if cuda else ""),
-                {"sampler": "dpmsolver++", "sampling_steps": 20, "guidance_scale": 2.0},
-            ),
-        ):
+        naive = {
+            "sampler": "ddim",
+            "sampling_steps": 25,
+            "guidance_scale": 1.0,
+            "precision": "fp32",
+        }
+        sample_variants = [("naive: DDIM 25, fp32, eager", naive, 3)]
+        for steps in (10, 8, 5) if cuda else (10,):
+            sample_variants.append(
+                (
+                    f"fast: DPM-Solver++ {steps}" + (", bf16, compile" if cuda else ""),
+                    {
+                        "sampler": "dpmsolver++",
+                        "sampling_steps": steps,
+                        "guidance_scale": 1.0,
+                        "compile": cuda,
+                    },
+                    sample_batches,
+                )
+            )
+        # what `curate synth` runs without options: DPM-Solver++ 10 steps with guidance 2
+        sample_variants.append(
+            ("defaults: DPM-Solver++ 10, guidance 2" + (", bf16" if cuda else ""), {}, 3)
+        )
+        for variant, extra, n_batches in sample_variants:
             sampler = DDPMGenerator.from_checkpoint(
                 gen.to_checkpoint(), DDPMParams(**base, **extra), device=params_device
             )
-            rate = sample_rate(sampler, sample_batches, sample_batch)
-            out["results"].append(
-                {"model": label, "what": "sample", "variant": variant, "images_per_s": rate}
-            )
-            print(f"{label} sample {variant}: {rate:,.0f} img/s", flush=True)
+            record(label, "sample", variant, sample_rate(sampler, n_batches, sample_batch))
 
-    gan_batch = 1024 if cuda else 128
-    gparams = GANParams(
-        width=32, batch_size=gan_batch, sample_batch_size=16384 if cuda else 1024, compile=cuda
-    )
-    rate = fit_rate(GANGenerator, gparams, data, 5 if cuda else 2, 50 if cuda else 10, gan_batch)
-    out["results"].append(
-        {"model": "gan", "what": "train", "variant": "default", "images_per_s": rate}
-    )
-    print(f"gan train: {rate:,.0f} img/s", flush=True)
-    gan = GANGenerator(gparams, device=params_device)
-    gan.fit(data, steps=1, seed=0)
-    rate = sample_rate(gan, 10 if cuda else 5, gparams.sample_batch_size)
-    out["results"].append(
-        {"model": "gan", "what": "sample", "variant": "default", "images_per_s": rate}
-    )
-    print(f"gan sample: {rate:,.0f} img/s", flush=True)
+    if "gan" in parts:
+        for gan_batch, sample_bs in ((1024, 16384), (4096, 65536)) if cuda else ((128, 1024),):
+            gparams = GANParams(
+                width=32, batch_size=gan_batch, sample_batch_size=sample_bs, compile=cuda
+            )
+            warm_g, measure_g = (5, 50) if cuda else (2, 10)
+            rate = fit_rate(GANGenerator, gparams, data, warm_g, measure_g, gan_batch)
+            record("gan", "train", f"batch {gan_batch}", rate)
+            gan = GANGenerator(gparams, device=params_device)
+            gan.fit(data, steps=1, seed=0)
+            rate = sample_rate(gan, 10 if cuda else 5, gparams.sample_batch_size)
+            record("gan", "sample", f"batch {sample_bs}" + (", compile" if cuda else ""), rate)
     out["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     for r in out["results"]:
         r["images_per_s"] = round(r["images_per_s"], 1)
