@@ -146,12 +146,12 @@ def decode_batch(objects, table: pa.Table, *, size: tuple[int, int], mode: str):
     """
     from PIL import Image
 
-    from curate.scan.quality import STAT_KEYS, image_stats
+    from curate.scan.quality import StatsAccumulator
 
     n = table.num_rows
     channels = 1 if mode == "L" else 3
     pixels = np.zeros((n, size[1], size[0], channels), dtype=np.uint8)
-    stats = np.zeros((n, len(STAT_KEYS)), dtype=np.float64)
+    stats = StatsAccumulator(n)
     hashes = []
     packs = table.column("pack").to_pylist()
     offsets = table.column("pack_offset").to_pylist()
@@ -171,12 +171,11 @@ def decode_batch(objects, table: pa.Table, *, size: tuple[int, int], mode: str):
             gray = arr.astype(np.float32) / 255.0
         else:
             gray = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-        row = image_stats(gray)
-        stats[i] = [row[k] for k in STAT_KEYS]
+        stats.add(i, gray)
         if native.size != size:
             arr = np.asarray(native.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
         pixels[i] = arr.reshape(size[1], size[0], channels)
-    return pixels, hashes, stats
+    return pixels, hashes, stats.result()
 
 
 def decode_all(

@@ -25,35 +25,77 @@ ISSUE_BELOW = 0.5
 STAT_KEYS = ("width", "height", "p01", "p99", "entropy", "sharpness")
 
 
-def image_stats(gray: np.ndarray) -> dict[str, float]:
-    """Per-image statistics of an (H, W) float32 grayscale image in [0, 1]."""
-    h, w = gray.shape
-    hist = np.bincount(np.clip((gray * 255).astype(np.int64), 0, 255).ravel(), minlength=256)
-    cdf = np.cumsum(hist) / gray.size
-    p01 = float(np.searchsorted(cdf, 0.01)) / 255.0
-    p99 = float(np.searchsorted(cdf, 0.99)) / 255.0
-    prob = hist[hist > 0] / gray.size
-    entropy = float(-(prob * np.log2(prob)).sum())
-    std = float(gray.std())
+def stack_stats(grays: np.ndarray) -> np.ndarray:
+    """Statistics of a stack of (M, H, W) float32 grayscale images in [0, 1]:
+    a (M, len(STAT_KEYS)) float64 matrix, vectorised over the stack (a
+    per-image loop of a dozen small numpy calls cost ~0.17 ms an image)."""
+    m, h, w = grays.shape
+    size = h * w
+    levels = np.clip((grays * 255).astype(np.int64), 0, 255).reshape(m, size)
+    # one bincount for the whole stack: image j's levels are shifted by 256 * j
+    hist = np.bincount((levels + 256 * np.arange(m)[:, None]).ravel(), minlength=256 * m)
+    hist = hist.reshape(m, 256)
+    cdf = np.cumsum(hist, axis=1) / size
+    # searchsorted(cdf, q) on a non-decreasing cdf = the number of entries below q
+    p01 = (cdf < 0.01).sum(axis=1) / 255.0
+    p99 = (cdf < 0.99).sum(axis=1) / 255.0
+    prob = hist / size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(hist > 0, prob * np.log2(prob), 0.0).sum(axis=1)
+    std = grays.reshape(m, size).std(axis=1)
+    sharp = np.zeros(m)
     if min(h, w) >= 3:
         lap = (
-            -4 * gray[1:-1, 1:-1]
-            + gray[:-2, 1:-1]
-            + gray[2:, 1:-1]
-            + gray[1:-1, :-2]
-            + gray[1:-1, 2:]
+            -4 * grays[:, 1:-1, 1:-1]
+            + grays[:, :-2, 1:-1]
+            + grays[:, 2:, 1:-1]
+            + grays[:, 1:-1, :-2]
+            + grays[:, 1:-1, 2:]
         )
-        sharp = float(lap.std() / std) if std > 1e-6 else 0.0
-    else:
-        sharp = 0.0
-    return {
-        "width": float(w),
-        "height": float(h),
-        "p01": float(p01),
-        "p99": float(p99),
-        "entropy": entropy,
-        "sharpness": sharp,
-    }
+        lap_std = lap.reshape(m, -1).std(axis=1)
+        ok = std > 1e-6
+        sharp[ok] = lap_std[ok] / std[ok]
+    out = np.empty((m, len(STAT_KEYS)))
+    out[:, 0], out[:, 1] = w, h
+    out[:, 2], out[:, 3], out[:, 4], out[:, 5] = p01, p99, entropy, sharp
+    return out
+
+
+def image_stats(gray: np.ndarray) -> dict[str, float]:
+    """Per-image statistics of an (H, W) float32 grayscale image in [0, 1]."""
+    row = stack_stats(gray[None])[0]
+    return {k: float(v) for k, v in zip(STAT_KEYS, row, strict=True)}
+
+
+class StatsAccumulator:
+    """Statistics of many images of mixed sizes, computed in stacks of one shape.
+
+    Images wait until ``budget_pixels`` are pending, so a batch of large photos
+    never holds more than that many grayscale pixels at once.
+    """
+
+    def __init__(self, n: int, budget_pixels: int = 1 << 22) -> None:
+        self.out = np.zeros((n, len(STAT_KEYS)), dtype=np.float64)
+        self.budget = budget_pixels
+        self.pending: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+        self.pending_pixels = 0
+
+    def add(self, row: int, gray: np.ndarray) -> None:
+        self.pending.setdefault(gray.shape, []).append((row, gray))
+        self.pending_pixels += gray.size
+        if self.pending_pixels >= self.budget:
+            self.flush()
+
+    def flush(self) -> None:
+        for items in self.pending.values():
+            rows = [row for row, _ in items]
+            self.out[rows] = stack_stats(np.stack([gray for _, gray in items]))
+        self.pending.clear()
+        self.pending_pixels = 0
+
+    def result(self) -> np.ndarray:
+        self.flush()
+        return self.out
 
 
 def score_quality(stats: list[dict[str, float]]) -> tuple[np.ndarray, list[dict]]:
