@@ -263,7 +263,8 @@ def run_demo(
                 f"(up to {synth_target} each; {fit_steps} fit steps on "
                 + ("the GPU)" if on_gpu else "the CPU: a short run)")
             )
-            with progress_bar(f"synth ({s.generator})") as bar, _one_thread(on_gpu):
+            # the synthesis engine runs torch on CURATE_THREADS threads (default 1)
+            with progress_bar(f"synth ({s.generator})") as bar:
                 synth = ws.synthesize(
                     generator=s.generator,
                     classes=names,
@@ -397,28 +398,6 @@ def run_demo(
         skipped=skipped,
         seconds=round(time.perf_counter() - started, 2),
     )
-
-
-@contextmanager
-def _one_thread(on_gpu: bool) -> Iterator[None]:
-    """Train the generator on one torch thread on a CPU.
-
-    Why: with torch's default of one thread per core, OpenMP threads spin-wait
-    whenever another process holds a core; on a busy 2-core machine the GAN's
-    300-step fit took 94 s with 2 threads and 22 s with 1 (the scan does the
-    same, see ``CURATE_THREADS``).
-    """
-    if on_gpu:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _cuda(device: str) -> bool:

@@ -73,6 +73,22 @@ def run_synthesis(
     progress: ProgressFn = no_progress,
     cancel: CancelFn | None = None,
 ) -> SynthResult:
+    # torch on CURATE_THREADS threads (default 1), as in the scan: on a busy
+    # 2-core machine a GAN fit took 94 s with 2 threads and 22 s with 1
+    # (OpenMP threads spin-wait whenever another process holds a core)
+    from curate.scan.classifier import torch_threads
+
+    with torch_threads():
+        return _run_synthesis(ws, request, progress=progress, cancel=cancel)
+
+
+def _run_synthesis(
+    ws: SynthWorkspace,
+    request: SynthRequest,
+    *,
+    progress: ProgressFn,
+    cancel: CancelFn | None,
+) -> SynthResult:
     cancel = cancel or never_cancel
     started = time.perf_counter()
     seconds: dict[str, float] = {}
