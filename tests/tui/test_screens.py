@@ -115,22 +115,32 @@ async def test_versions_commit_tag_diff_export(digits_ws, tmp_path):
         assert isinstance(app.screen, ErrorModal)
         assert "nothing to commit" in app.screen.message.lower()
         await pilot.press("escape")
+        expected_failures = len(_of(seen, m.JobFailed))
+
+        def no_new_failures() -> None:
+            failed = _of(seen, m.JobFailed)[expected_failures:]
+            assert not failed, [(f.description, repr(f.error)) for f in failed]
+            assert isinstance(app.screen, VersionsScreen), app.screen
+
         # A pending change, then commit through the dialog.
         sample = call(app, app.ws.samples).column("sample_id")[0].as_py()
         call(app, app.ws.drop, [sample], reason="test", write=True)
         await pilot.press("r")
         await settle(app, pilot)
+        no_new_failures()
         assert "1 pending" in str(app.screen.query_one("#changes-title").render())
         await pilot.press("c")
         assert isinstance(app.screen, TextPrompt)
         await pilot.press(*"drop one", "enter")
         await settle(app, pilot)
+        no_new_failures()
         log = call(app, app.ws.log)
         assert [v.name for v in log] == ["v2", "v1"] and log[0].message == "drop one"
         assert _of(seen, m.Committed)[-1].result.version.name == "v2"
         # Diff v2 with its parent: one removed sample, class table per class.
         await pilot.press("d")
         await settle(app, pilot)
+        no_new_failures()
         diff = _of(seen, m.DiffLoaded)[-1].diff
         assert (diff.a, diff.b) == ("v1", "v2") and len(diff.removed) == 1
         assert app.screen.query_one("#diff-classes").row_count == len(diff.classes)
@@ -138,16 +148,20 @@ async def test_versions_commit_tag_diff_export(digits_ws, tmp_path):
         await pilot.press("t")
         await pilot.press(*"curated", "enter")
         await settle(app, pilot)
+        no_new_failures()
         assert [(t.name, t.version) for t in call(app, app.ws.tags)] == [("curated", "v2")]
         # Export it as parquet.
         out = tmp_path / "export"
+        no_new_failures()
         await pilot.press("e")
         await settle(app, pilot)
         assert isinstance(app.screen, ExportDialog)
         app.screen.query_one("#format").value = "parquet"
         app.screen.query_one("#out").value = str(out)
+        await settle(app, pilot)
         await pilot.click("#ok")
         await settle(app, pilot)
+        no_new_failures()
         exported = _of(seen, m.Exported)[-1].result
         assert exported.version == "v2" and exported.samples == log[0].stats.samples
         assert any(out.iterdir())
