@@ -21,7 +21,8 @@ driver's parts (feature-map fitting and PCA, kNN graphs, cleanlab, findings
 rows, the catalog write); for augmentation the driver's catalog writes.
 From those, per-item costs, Ray's fixed start-up cost, and a projection of
 a ``--nodes`` x ``--cores`` cluster run (printed; see docs/benchmarks.md).
-Results go to ``<workdir>/bench_ray.json``.
+Results go to ``<workdir>/bench_ray-<order>.json``; ``--order ray,local``
+runs Ray first in every stage (the machine's load drifts during a run).
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ def project(results: dict, n: int, nodes: int, cores: int, folds: int = 5) -> di
     Ray's measured per-item overhead (``ray_s x cpus / n - compute``: on this
     shared 2-core machine the driver competes with the workers, so this
     overstates it), spread over ``min(workers, tasks)`` workers: a stage has
-    only as many tasks as batches (1,024 images), folds (5 per ensemble
+    only as many tasks as batches (4,096 images), folds (5 per ensemble
     member) or shards (10,000 samples). The driver's parts (feature-map
     fitting and PCA, kNN graphs, cleanlab, findings rows, catalog writes,
     the parquet file) stay as measured here. Ray's start-up (init and the
@@ -256,7 +257,9 @@ def project(results: dict, n: int, nodes: int, cores: int, folds: int = 5) -> di
             "cluster_s": round(n * (compute + overhead) / eff, 2),
         }
 
-    batches = -(-n // 1024)
+    from curate.scan.batches import ENGINE_BATCH_ROWS
+
+    batches = -(-n // ENGINE_BATCH_ROWS)
     ls, rs = local["scan"], ray["scan"]
     scan_parts = {
         "decode": part(ls["parallel"]["decode"], rs["parallel"]["decode"], 1, batches),
@@ -313,7 +316,15 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10, help="projection: cluster nodes")
     parser.add_argument("--cores", type=int, default=16, help="projection: cores per node")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--order",
+        default="local,ray",
+        help="which engine runs first in each stage (the machine's load drifts)",
+    )
     args = parser.parse_args()
+    order = tuple(args.order.split(","))
+    if sorted(order) != sorted(ENGINES):
+        parser.error("--order must name local and ray once each")
 
     from curate.api import Workspace
     from curate.engines.ray import connect
@@ -328,6 +339,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "n": args.n,
         "ray_cpus": args.cpus,
+        "order": list(order),
         "load_before": round(load, 2),
         "local": {},
         "ray": {},
@@ -359,7 +371,7 @@ def main() -> None:
 
     # scan
     found = {}
-    for engine in ENGINES:
+    for engine in order:
         results[engine]["scan"], found[engine] = run_scan(spaces[engine], engine, clock)
         print(f"scan   {engine:5s} {results[engine]['scan']['wall']:8.1f}s", flush=True)
     checks["scan_findings_equal"] = found["local"] == found["ray"]
@@ -368,7 +380,7 @@ def main() -> None:
     # export (before augmentation: the committed version is the ingested one)
     for fmt in ("parquet", "webdataset"):
         digests = {}
-        for engine in ENGINES:
+        for engine in order:
             out, digests[engine] = run_export(spaces[engine], engine, fmt, work / f"out_{engine}")
             results[engine][f"export_{fmt}"] = out
             print(f"export {engine:5s} {fmt:10s} {out['wall']:8.1f}s", flush=True)
@@ -376,7 +388,7 @@ def main() -> None:
 
     # augmentation materialization: one copy of every image
     ids = {}
-    for engine in ENGINES:
+    for engine in order:
         results[engine]["augment"], ids[engine] = run_augment(spaces[engine], engine, clock)
         print(f"augment {engine:5s} {results[engine]['augment']['wall']:8.1f}s", flush=True)
     checks["augment_samples_equal"] = ids["local"] == ids["ray"]
@@ -394,7 +406,7 @@ def main() -> None:
     results["ratio_warm"] = round(total_ray / total_local, 2)
     results["ratio_with_start"] = round((total_ray + results["ray_start_s"]) / total_local, 2)
     results["projection"] = project(results, args.n, args.nodes, args.cores)
-    (work / "bench_ray.json").write_text(json.dumps(results, indent=2))
+    (work / f"bench_ray-{'-'.join(order)}.json").write_text(json.dumps(results, indent=2))
 
     n = args.n
     print(f"\n{n:,} images, Ray local instance with {args.cpus} CPUs, load {load:.1f}")

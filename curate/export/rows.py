@@ -149,10 +149,12 @@ def record_batches(
             for start in range(0, n, batch_rows)
         )
     else:
+        # Larger engine batches (fewer tasks); rebatch() below cuts them back to
+        # batch_rows, so the files do not change.
         parts = engine.map_batches(
             rows_batch,
             members,
-            batch_rows=batch_rows,
+            batch_rows=max(batch_rows, 8 * engine.preferred_batch_rows),
             context=(engine.reader, schema, class_order),
         )
     done = 0

@@ -189,7 +189,7 @@ def decode_all(
     store: FeatureStore | None = None,
     engine=None,
 ) -> Decoded:
-    """Decode every row in batches of 1,024 (:func:`curate.scan.batches.decode_rows`),
+    """Decode every row in batches of 4,096 (:func:`curate.scan.batches.decode_rows`),
     on ``engine`` (None: here). With a ``store`` the pixels and fingerprints go
     to disk every :data:`DECODE_BATCH` rows (a streaming scan); without, they
     stay in memory. Workers read the bytes themselves through the engine's
@@ -246,7 +246,7 @@ def decode_all(
                     print_out.append(np.concatenate(block_fp))
                     block_px, block_fp = [], []
             done += m
-            # Cancel and progress every 1,024 images, as before batching.
+            # Cancel and progress every batch (about a second of work).
             check_cancel(cancel)
             progress(done, n, "decoding images")
     finally:

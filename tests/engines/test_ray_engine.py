@@ -96,7 +96,11 @@ def test_ray_engine_keeps_batches_order_and_errors(local_ray, tmp_path):
 
 # -- scan ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("streaming", [False, True], ids=["in-memory", "streaming"])
-def test_scan_finds_the_same_on_ray(local_ray, tmp_path, digits_subset, streaming):
+def test_scan_finds_the_same_on_ray(local_ray, tmp_path, digits_subset, streaming, monkeypatch):
+    import curate.scan.batches
+
+    # several batches per stage (decode, feature maps), as a large dataset has
+    monkeypatch.setattr(curate.scan.batches, "ENGINE_BATCH_ROWS", 128)
     findings, results = {}, {}
     for name in ("local", "ray"):
         with _workspace(tmp_path / name, digits_subset) as ws:
