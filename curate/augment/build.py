@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import math
 import os
 import random
@@ -389,18 +390,23 @@ class _SharedRandom:
         self.bit_generator = np.random.PCG64(0)
         self.py_random = random.Random(0)
         compose.set_random_state(np.random.Generator(self.bit_generator), self.py_random)
-
-    def reseed(self, seed: int) -> None:
-        self.py_random.seed(seed)
-        self.bit_generator.state = {
+        # One state document, refilled per reseed (the setter copies the values out).
+        self._inner = {"state": 0, "inc": 1}
+        self._state = {
             "bit_generator": "PCG64",
-            "state": {
-                "state": ((seed + 1) * _STATE_MUL) & _MASK128,
-                "inc": ((seed * _INC_MUL) & _MASK128) | 1,
-            },
+            "state": self._inner,
             "has_uint32": 0,
             "uinteger": 0,
         }
+
+    def reseed(self, seed: int) -> None:
+        # random.Random.seed is most of the cost (~28k instructions: Mersenne
+        # Twister's init_by_array); it cannot be avoided while recipes replay
+        # by seed, since albumentations draws from both generators.
+        self.py_random.seed(seed)
+        self._inner["state"] = ((seed + 1) * _STATE_MUL) & _MASK128
+        self._inner["inc"] = ((seed * _INC_MUL) & _MASK128) | 1
+        self.bit_generator.state = self._state
 
 
 def apply_seeded(compose: Any, image: np.ndarray, seed: int) -> tuple[np.ndarray, list]:
@@ -465,3 +471,57 @@ def applied_params(applied: list) -> list[dict[str, Any]]:
         }
         for name, params in applied
     ]
+
+
+def _orjson_default(value: Any) -> Any:
+    """What orjson leaves to Python: numpy values it does not take, anything else as text."""
+    if isinstance(value, np.ndarray | np.generic):
+        return _json_value(value)
+    return str(value)
+
+
+def _applied_raw(applied: list) -> list[dict[str, Any]]:
+    """``applied_transforms`` filtered like :func:`applied_params`, values as they are,
+    except arrays orjson would write differently (large or unusual ones)."""
+    out = []
+    for name, params in applied:
+        kept = {}
+        for key, value in params.items():
+            if key in _NOT_IMAGE_PARAMS:
+                continue
+            if type(value) is np.ndarray and (
+                value.size > _MAX_ARRAY
+                or value.dtype.kind not in "biuf"
+                or (value.dtype.kind == "f" and value.dtype.itemsize < 4)
+                or not value.flags.c_contiguous
+            ):
+                value = _json_value(value)
+            kept[key] = value
+        out.append({"transform": name, "params": kept})
+    return out
+
+
+def recipe_json(recipe: dict[str, Any], applied: list) -> str:
+    """The recipe (plus ``applied``, albumentations' ``applied_transforms``) as JSON text.
+
+    The same data as ``json.dumps({**recipe, "applied": applied_params(applied)},
+    sort_keys=True)``, written by orjson: materialization records the applied
+    parameters of every sample, and the json module (the recursive walk, then
+    the encoder) cost as much as a tenth of augmenting an 8x8 digit. orjson
+    writes numpy values itself; what it would write differently from
+    :func:`applied_params` (NaN and infinity, which that writes as text, and
+    orjson as null, in arrays too; keys that are not strings) falls back to
+    the exact walk. Float32 values are written at float32 precision.
+    """
+    import orjson
+
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    try:
+        text = orjson.dumps(
+            {**recipe, "applied": _applied_raw(applied)}, default=_orjson_default, option=option
+        )
+        if b"null" not in text:  # null: a None, or a NaN orjson wrote as null
+            return text.decode()
+    except TypeError:
+        pass
+    return json.dumps({**recipe, "applied": applied_params(applied)}, sort_keys=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 
 SEED_BITS = 32  # albumentations seeds numpy and `random`; 32 bits keep recipes readable
+_SEED_MASK = (1 << SEED_BITS) - 1
 
 
 def derive_seed(*parts: object) -> int:
     """A 32-bit seed from the parts' text: stable across processes, platforms and versions."""
     text = "\x1f".join(str(p) for p in parts)
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % (1 << SEED_BITS)
+    return int.from_bytes(digest, "little") & _SEED_MASK  # == % 2**SEED_BITS, without a division
 
 
 def sample_seed(policy_seed: int, parent_id: str, copy: int, attempt: int = 0) -> int:

@@ -62,6 +62,26 @@ def _insert_changes(tx, changes: pa.Table) -> None:
         tx.unregister("new_changes")
 
 
+#: Columns of :func:`add_sample_table`'s input: one row per new image, bytes included.
+NEW_SAMPLE_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),  # sha256 hex of data
+        ("data", pa.binary()),  # encoded image bytes
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("channels", pa.int8()),
+        ("mode", pa.string()),
+        ("format", pa.string()),
+        ("origin", pa.string()),
+        ("parents", pa.list_(pa.string())),
+        ("recipe", pa.string()),  # JSON text
+        ("class_id", pa.int32()),
+        ("split", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
 def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) -> list[int]:
     """Store new images and record an ``add`` change for each; return their sids.
 
@@ -71,29 +91,55 @@ def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) ->
     """
     if not samples:
         return []
-    ids = [hashlib.sha256(s.data).hexdigest() for s in samples]
+    table = pa.table(
+        {
+            "sample_id": [hashlib.sha256(s.data).hexdigest() for s in samples],
+            "data": [s.data for s in samples],
+            "width": [s.info.width for s in samples],
+            "height": [s.info.height for s in samples],
+            "channels": [s.info.channels for s in samples],
+            "mode": [s.info.mode for s in samples],
+            "format": [s.info.format for s in samples],
+            "origin": [s.origin.value for s in samples],
+            "parents": [s.parents for s in samples],
+            "recipe": [json.dumps(s.recipe, sort_keys=True) for s in samples],
+            "class_id": [s.class_id for s in samples],
+            "split": [s.split for s in samples],
+            "reason": [s.reason for s in samples],
+        },
+        schema=NEW_SAMPLE_SCHEMA,
+    )
+    return add_sample_table(cat, objects, table)
+
+
+def add_sample_table(cat: Catalog, objects: ObjectStore, table: pa.Table) -> list[int]:
+    """:func:`add_samples` for rows already in columns (:data:`NEW_SAMPLE_SCHEMA`).
+
+    For engines that make thousands of samples a second (augmentation): their
+    workers hash the bytes and write the recipe JSON, so storing a sample here
+    costs no Python object and no JSON encoding per row.
+    """
+    if table.num_rows == 0:
+        return []
+    table = table.select(NEW_SAMPLE_SCHEMA.names).cast(NEW_SAMPLE_SCHEMA)
+    ids = table.column("sample_id").to_pylist()
     known = ingest_repo.known_sample_ids(cat, ids)
-    fresh: dict[str, NewSample] = {}
-    for sample_id, s in zip(ids, samples, strict=True):
-        if sample_id not in known and sample_id not in fresh:
-            fresh[sample_id] = s
-    locations = dict(zip(fresh, objects.write_pack([s.data for s in fresh.values()]), strict=True))
+    first: dict[str, int] = {}  # new content -> its first row
+    for row, sample_id in enumerate(ids):
+        if sample_id not in known and sample_id not in first:
+            first[sample_id] = row
+    fresh = table.take(pa.array(list(first.values()), pa.int64()))
+    locations = objects.write_pack(fresh.column("data").to_pylist())
     rows = pa.table(
         {
-            "sample_id": pa.array(list(fresh), pa.string()),
-            "width": pa.array([s.info.width for s in fresh.values()], pa.int32()),
-            "height": pa.array([s.info.height for s in fresh.values()], pa.int32()),
-            "channels": pa.array([s.info.channels for s in fresh.values()], pa.int8()),
-            "mode": pa.array([s.info.mode for s in fresh.values()], pa.string()),
-            "format": pa.array([s.info.format for s in fresh.values()], pa.string()),
-            "nbytes": pa.array([len(s.data) for s in fresh.values()], pa.int64()),
-            "pack": pa.array([locations[k].pack for k in fresh], pa.string()),
-            "pack_offset": pa.array([locations[k].offset for k in fresh], pa.int64()),
-            "origin": pa.array([s.origin.value for s in fresh.values()], pa.string()),
-            "parents": pa.array([s.parents for s in fresh.values()], pa.list_(pa.string())),
-            "recipe": pa.array(
-                [json.dumps(s.recipe, sort_keys=True) for s in fresh.values()], pa.string()
-            ),
+            **{
+                name: fresh.column(name)
+                for name in ("sample_id", "width", "height", "channels", "mode", "format")
+            },
+            "nbytes": pa.array([loc.length for loc in locations], pa.int64()),
+            "pack": pa.array([loc.pack for loc in locations], pa.string()),
+            "pack_offset": pa.array([loc.offset for loc in locations], pa.int64()),
+            **{name: fresh.column(name) for name in ("origin", "parents", "recipe")},
         }
     )
     with cat.transaction() as tx:
@@ -116,7 +162,7 @@ def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) ->
             tx.unregister("new_samples")
         # New images got base_sid, base_sid + 1, ... in insertion order; only
         # images that were already stored can already be pending or live.
-        sid_of = {**known, **{k: base_sid + i for i, k in enumerate(fresh)}}
+        sid_of = {**known, **{k: base_sid + i for i, k in enumerate(first)}}
         skip: set[int] = set()
         if known:
             tx.register("probe_sids", pa.table({"sid": pa.array(list(known.values()), pa.int64())}))
@@ -132,22 +178,27 @@ def add_samples(cat: Catalog, objects: ObjectStore, samples: list[NewSample]) ->
             finally:
                 tx.unregister("probe_sids")
         sids = [sid_of[i] for i in ids]
-        todo = [(sid, s) for sid, s in zip(sids, samples, strict=True) if sid not in skip]
         seen: set[int] = set()
-        todo = [(sid, s) for sid, s in todo if not (sid in seen or seen.add(sid))]
+        todo = [  # rows to record as adds: the first of each sid not pending or live yet
+            row
+            for row, sid in enumerate(sids)
+            if sid not in skip and not (sid in seen or seen.add(sid))
+        ]
         if todo:
+            picked = table.select(["class_id", "split", "reason"]).take(pa.array(todo, pa.int64()))
+            n = len(todo)
             _insert_changes(
                 tx,
                 pa.table(
                     {
-                        "op": ["add"] * len(todo),
-                        "sid": [sid for sid, _ in todo],
-                        "class_id": [s.class_id for _, s in todo],
-                        "split": [s.split for _, s in todo],
-                        "label_source": ["given"] * len(todo),
-                        "reason": [s.reason for _, s in todo],
-                        "run_id": [None] * len(todo),
-                        "details": [None] * len(todo),
+                        "op": pa.array(["add"] * n, pa.string()),
+                        "sid": pa.array([sids[row] for row in todo], pa.int64()),
+                        "class_id": picked.column("class_id"),
+                        "split": picked.column("split"),
+                        "label_source": pa.array(["given"] * n, pa.string()),
+                        "reason": picked.column("reason"),
+                        "run_id": pa.nulls(n, pa.int32()),
+                        "details": pa.nulls(n, pa.string()),
                     },
                     schema=CHANGE_SCHEMA,
                 ),
