@@ -100,8 +100,17 @@ class DiskMatrix(Matrix):
         return pq.ParquetFile(self.path, memory_map=False)
 
     def _decode(self, table) -> np.ndarray:
+        import pyarrow as pa
+
         col = table.column(0).combine_chunks()
-        values = col.flatten().to_numpy(zero_copy_only=False)
+        if pa.types.is_fixed_size_binary(col.type):  # integer matrices: raw row bytes
+            width = col.type.byte_width
+            raw = np.frombuffer(
+                col.buffers()[1], dtype=np.uint8, count=len(col) * width, offset=col.offset * width
+            )
+            values = raw.view(self.dtype)
+        else:
+            values = col.flatten().to_numpy(zero_copy_only=False)
         out = values.reshape(len(col), *self.row_shape).astype(self.dtype, copy=False)
         # Arrow's buffers are read-only; torch wants to own writable memory.
         return out if out.flags.writeable else out.copy()
@@ -171,12 +180,19 @@ class MatrixWriter:
     def _schema(self):
         import pyarrow as pa
 
-        value = pa.from_numpy_dtype(self.dtype)
         info = {"row_shape": list(self.row_shape), "dtype": self.dtype.str}
-        return pa.schema(
-            [("v", pa.list_(value, self._width))],
-            metadata={"curate.matrix": json.dumps(info)},
-        )
+        if self._binary:
+            column = pa.binary(self._width * self.dtype.itemsize)
+        else:
+            column = pa.list_(pa.from_numpy_dtype(self.dtype), self._width)
+        return pa.schema([("v", column)], metadata={"curate.matrix": json.dumps(info)})
+
+    @property
+    def _binary(self) -> bool:
+        # Floats are FixedSizeList<float> (DuckDB reads them as FLOAT[n] arrays).
+        # Parquet has no 8-bit type: a uint8 list would be stored as int32, 4x the
+        # bytes, so integer rows (pixels) are stored as their raw bytes instead.
+        return self.dtype.kind != "f"
 
     def append(self, block: np.ndarray) -> None:
         import pyarrow as pa
@@ -191,8 +207,15 @@ class MatrixWriter:
             self._writer = pq.ParquetWriter(
                 self.path, schema, compression="none", use_dictionary=False, write_statistics=False
             )
-        flat = pa.array(block.reshape(-1), type=schema.field(0).type.value_type)
-        column = pa.FixedSizeListArray.from_arrays(flat, self._width)
+        if self._binary:
+            column = pa.FixedSizeBinaryArray.from_buffers(
+                schema.field(0).type,
+                len(block),
+                [None, pa.py_buffer(block.reshape(-1).view(np.uint8))],
+            )
+        else:
+            flat = pa.array(block.reshape(-1), type=schema.field(0).type.value_type)
+            column = pa.FixedSizeListArray.from_arrays(flat, self._width)
         self._writer.write_table(pa.Table.from_arrays([column], schema=schema))
         self._rows += block.shape[0]
 

@@ -40,6 +40,12 @@ def test_disk_matrix_chunks_and_take_match_the_array(tmp_path):
     empty = store.writer("empty", (2,), np.uint8).close()
     assert empty.n == 0 and empty.read().shape == (0, 2) and list(empty.chunks()) == []
     assert m.take(np.array([3])).flags.writeable  # torch.from_numpy needs writable memory
+    # Pixels (uint8) cost their own bytes on disk, not the 4 bytes per value of a
+    # Parquet int32 column.
+    pixels = np.random.default_rng(1).integers(0, 256, (500, 8, 8, 3), dtype=np.uint8)
+    pm = store.put("pixels", pixels, rows=128)
+    np.testing.assert_array_equal(pm.take(np.array([499, 0, 130])), pixels[[499, 0, 130]])
+    assert pm.dtype == np.uint8 and store.path("pixels").stat().st_size < 1.1 * pixels.nbytes
 
 
 def test_temporary_store_is_removed_even_on_errors(tmp_path):
