@@ -261,10 +261,45 @@ class FeatureStore:
     @classmethod
     @contextmanager
     def temporary(cls, parent: Path) -> Iterator[FeatureStore]:
-        """A fresh store under ``parent``, deleted on exit (also on errors and Ctrl-C)."""
+        """A fresh store under ``parent``, deleted on exit (also on errors and Ctrl-C).
+
+        Stores a killed process left behind (``run-<pid>-*`` of a pid that no
+        longer runs) are deleted first.
+        """
+        remove_stale(parent)
         folder = Path(parent) / f"run-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         store = cls(folder)
         try:
             yield store
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale(parent: Path) -> int:
+    """Delete what killed scans left under ``parent`` (``run-<pid>-*`` folders and
+    ``findings-<pid>-*`` files whose process is gone); how many were removed."""
+    removed = 0
+    parent = Path(parent)
+    if not parent.is_dir():
+        return 0
+    for path in parent.iterdir():
+        prefix, _, rest = path.name.partition("-")
+        pid = rest.split("-", 1)[0]
+        if prefix not in ("run", "findings") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed

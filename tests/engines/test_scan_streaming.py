@@ -4,6 +4,7 @@ in-memory path gives, and a forced streaming scan records the same findings."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,23 @@ def test_temporary_store_is_removed_even_on_errors(tmp_path):
         assert store.size_bytes() > 0
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_a_killed_scan_left_is_removed_by_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    pid = int(dead.stdout)  # a process that has exited
+    (tmp_path / f"run-{pid}-abcd1234").mkdir()
+    (tmp_path / f"findings-{pid}-abcd1234.parquet").write_bytes(b"x")
+    mine = tmp_path / f"run-{os.getpid()}-live0000"  # a scan still running: kept
+    mine.mkdir()
+    with FeatureStore.temporary(tmp_path):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name]
 
 
 @pytest.mark.parametrize("backend", ["faiss", "flat"])
