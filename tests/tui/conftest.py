@@ -58,10 +58,22 @@ def digits_ws(digits_template: Path, tmp_path: Path) -> Path:
 
 
 async def settle(app, pilot, rounds: int = 4) -> None:
-    """Let requests reach the app, workers finish and their answers render."""
+    """Let requests reach the app, workers finish and their answers render.
+
+    A worker superseded by a newer one of its exclusive group (the preview of
+    a row the cursor already left) ends cancelled; waiting for it is no error
+    (``workers.wait_for_complete`` would raise WorkerCancelled: a flake when
+    the cursor moved while a decode ran).
+    """
+    from contextlib import suppress
+
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        for worker in list(app.workers):
+            with suppress(WorkerCancelled):
+                await worker.wait()
     await pilot.pause()
 
 
