@@ -15,7 +15,7 @@ _SEED_MASK = (1 << SEED_BITS) - 1
 
 def derive_seed(*parts: object) -> int:
     """A 32-bit seed from the parts' text: stable across processes, platforms and versions."""
-    text = "\x1f".join(str(p) for p in parts)
+    text = "\x1f".join(map(str, parts))
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & _SEED_MASK  # == % 2**SEED_BITS, without a division
 

@@ -43,11 +43,15 @@ class PackReader:
             from fsspec.implementations.local import LocalFileSystem
 
             fs, root = url_to_fs(self.url, **self.storage_options)
-            cached = _FILESYSTEMS[self.url] = (
-                fs,
-                root.rstrip("/"),
-                isinstance(fs, LocalFileSystem),
-            )
+            local = isinstance(fs, LocalFileSystem)
+            if local and self.url.startswith("file:"):
+                # A file:// URI percent-encodes its path (Path.as_uri() writes a
+                # space as %20); fsspec keeps the escapes, so a workspace under
+                # a folder with a space in its name found no packs.
+                from urllib.parse import unquote
+
+                root = unquote(root)
+            cached = _FILESYSTEMS[self.url] = (fs, root.rstrip("/"), local)
         return cached
 
     def _open(self, pack: str) -> Any:

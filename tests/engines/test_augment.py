@@ -154,6 +154,17 @@ def test_results_do_not_depend_on_worker_count(tmp_path: Path):
     assert len(ids[0]) == 18 and ids[0] == ids[1]
 
 
+def test_a_workspace_path_with_spaces_and_percent_signs(tmp_path: Path):
+    """Workers find the packs through a file:// URL, which escapes such characters."""
+    from curate.api import Workspace
+
+    with Workspace.init(tmp_path / "my data 100%" / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data"))
+        report = ws.augment(Policy(**SHORT), target_per_class=12, workers=1)
+        assert report.added == 18
+        assert ws.verify_replay(_augmented(ws).column("sid").to_pylist()[0]).identical
+
+
 def test_rerun_is_idempotent_and_a_higher_target_continues(ws):
     policy = Policy(**SHORT)
     ws.augment(policy, target_per_class=8, workers=1)
