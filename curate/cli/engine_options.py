@@ -16,8 +16,9 @@ ENGINE_HELP = (
 )
 ADDRESS_HELP = (
     "Ray cluster for --engine ray: auto (the cluster this machine belongs to), "
-    "host:6379, or ray://host:10001 (Ray Client). Default: $CURATE_RAY_ADDRESS, "
-    "else a private Ray instance on this machine. Implies --engine ray."
+    "host:6379, ray://host:10001 (Ray Client) or local (a private Ray instance on "
+    "this machine). Default: $CURATE_RAY_ADDRESS, else $RAY_ADDRESS, else local. "
+    "Implies --engine ray."
 )
 
 

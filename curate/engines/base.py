@@ -73,8 +73,9 @@ class EngineSettings(BaseModel):
     ray_address: str | None = Field(
         default=None,
         description="Ray cluster to join: 'auto' (the cluster this machine is part of, "
-        "e.g. on a head node), 'ray://host:10001' (Ray Client) or 'host:6379'; default: "
-        "start a private Ray instance on this machine",
+        "e.g. on a head node), 'ray://host:10001' (Ray Client), 'host:6379', or 'local' "
+        "(a private Ray instance on this machine); default: $RAY_ADDRESS when set "
+        "(ray job submit sets it), else local",
     )
     ray_cpus: int | None = Field(
         default=None,
