@@ -11,8 +11,8 @@ import pytest
 
 from curate.engines import EngineSettings, open_engine
 from curate.engines.local import LocalEngine
-from curate.engines.packs import PackReader
-from curate.errors import InvalidInput
+from curate.engines.packs import PackReader, close_all
+from curate.errors import InvalidInput, NotFound
 
 
 def _rows_and_size(batch: pa.Table, scale: int) -> pa.Table:
@@ -79,9 +79,49 @@ def test_pack_reader_reads_what_the_object_store_wrote(tmp_path):
     assert PackReader(str(store.packs_dir)).read(last.pack, last.offset, last.length) == blobs[2]
 
 
-def test_pack_reader_says_where_it_looked(tmp_path):
-    from curate.errors import NotFound
+def test_pack_reader_reads_packs_from_any_fsspec_filesystem(tmp_path):
+    """Object storage or a shared mount: here fsspec's in-memory filesystem."""
+    import fsspec
 
+    from curate.store.objects import ObjectStore
+
+    store = ObjectStore(tmp_path / "objects")
+    store.create()
+    blobs = [b"first", b"second" * 50, b"third"]
+    locations = store.write_pack(blobs)
+    memory = fsspec.filesystem("memory")
+    pack = locations[0].pack
+    memory.pipe(f"/curate-test-{tmp_path.name}/packs/{pack}", (store.packs_dir / pack).read_bytes())
+    reader = PackReader(f"memory://curate-test-{tmp_path.name}/packs")
+    got = reader.read_many([(loc.pack, loc.offset, loc.length) for loc in reversed(locations)])
+    assert got == blobs[::-1]
+
+
+def test_a_workspace_reads_its_packs_from_objects_url(tmp_path, image_folder):
+    """CURATE_OBJECTS_URL: workers read a copy of the packs elsewhere (same files out)."""
+    import shutil
+
+    from curate.api import Workspace
+    from curate.engines import EngineSettings
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(image_folder)
+        ws.commit("v1")
+        mirror = shutil.copytree(ws.objects.packs_dir, tmp_path / "mirror")
+        moved = EngineSettings(objects_url=mirror.as_uri())
+        ws.export("v1", "webdataset", tmp_path / "a", engine=moved)
+        ws.export("v1", "webdataset", tmp_path / "b")
+        shutil.rmtree(mirror)
+        close_all()  # this process keeps packs it read open (they never change)
+        with pytest.raises(NotFound, match="is not under"):
+            ws.export("v1", "webdataset", tmp_path / "c", engine=moved)
+    assert (tmp_path / "a" / "unsplit-000000.tar").read_bytes() == (
+        tmp_path / "b" / "unsplit-000000.tar"
+    ).read_bytes()
+    assert not (tmp_path / "c").exists()  # all or nothing
+
+
+def test_pack_reader_says_where_it_looked(tmp_path):
     with pytest.raises(NotFound, match="pack-missing.pack is not under"):
         PackReader(tmp_path.as_uri()).read("pack-missing.pack", 0, 1)
 
