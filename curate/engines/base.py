@@ -107,7 +107,7 @@ class EngineSettings(BaseModel):
                 values[field] = raw.lower() if field == "engine" else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("engine", "local") not in ENGINES:
-            where = "--engine" if "engine" in overrides else ENV_ENGINE
+            where = "--engine" if overrides.get("engine") is not None else ENV_ENGINE
             raise InvalidInput(
                 f"{where}: unknown engine {values['engine']!r}; use {' or '.join(ENGINES)}"
             )
