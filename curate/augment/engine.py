@@ -603,6 +603,10 @@ def run_augment(
 
     with writer, using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner:
         workers = report["workers"] = runner.parallelism
+        if runner.name == "local":
+            # Open the reader here (fsspec's import, ~0.1 s, and the pack's map):
+            # forked workers inherit it instead of each paying for it.
+            runner.reader.read(*todo[0][1][0].location)
         try:
             for _round in range(MAX_ROUNDS):
                 jobs: list[_Job] = []
