@@ -205,35 +205,46 @@ def relabel(ws_dir: Path, fraction: float, seed: int) -> dict:
 
 
 def score(ws_dir: Path, truth_path: Path) -> dict:
-    """Precision and recall of the latest scan's label issues against the planted flips."""
+    """The latest scan against the planted truth: label issues (precision, recall) and
+    the planted copies found in one group with their original (recall)."""
     import pyarrow.parquet as pq
 
     from curate.api import Workspace
 
-    truth = pq.read_table(truth_path, columns=["path", "given", "true", "kind"])
-    flipped = {
-        p
-        for p, g, t, k in zip(
-            *(truth.column(c).to_pylist() for c in truth.column_names), strict=True
-        )
-        if g != t
+    truth = pq.read_table(truth_path, columns=["path", "given", "true", "kind", "copy_of"])
+    cols = [truth.column(c).to_pylist() for c in truth.column_names]
+    flipped = {p for p, g, t, _, _ in zip(*cols, strict=True) if g != t}
+    copies = {
+        kind: [(p, src) for p, _, _, k, src in zip(*cols, strict=True) if k == kind]
+        for kind in ("exact", "near")
     }
-    planted_near = int(np.sum(np.asarray(truth.column("kind").to_pylist(), dtype=object) == "near"))
     with Workspace.open(ws_dir) as ws:
         cat = ws.catalog()
         run = cat.scalar("SELECT max(run_id) FROM scan_runs")
         rows = cat.rows(
-            "SELECT src.source, f.kind FROM findings f "
-            "JOIN sample_source src USING (sid) WHERE f.run_id = ? AND f.is_issue",
+            "SELECT src.source, f.kind, CAST(json_extract(f.details, '$.group') AS BIGINT) "
+            "FROM findings f JOIN sample_source src USING (sid) WHERE f.run_id = ? AND f.is_issue",
             [run],
         )
     by_kind: dict[str, set[str]] = {}
-    for source, kind in rows:
+    group: dict[tuple[str, str], int] = {}
+    for source, kind, g in rows:
         by_kind.setdefault(kind, set()).add(source)
+        if g is not None:
+            group[(kind, source)] = g
     flagged = by_kind.get("label", set())
     hits = len(flagged & flipped)
     precision = hits / max(1, len(flagged))
     recall = hits / max(1, len(flipped))
+
+    def grouped(kind: str, pairs) -> float:
+        found = sum(
+            1
+            for a, b in pairs
+            if (kind, a) in group and group[(kind, a)] == group.get((kind, b), -1)
+        )
+        return round(found / max(1, len(pairs)), 4)
+
     return {
         "label_flagged": len(flagged),
         "label_true_flips": len(flipped),
@@ -241,7 +252,10 @@ def score(ws_dir: Path, truth_path: Path) -> dict:
         "label_recall": round(recall, 4),
         "label_f1": round(2 * precision * recall / max(1e-9, precision + recall), 4),
         "issues_by_kind": {k: len(v) for k, v in sorted(by_kind.items())},
-        "planted_near": planted_near,
+        "planted_exact": len(copies["exact"]),
+        "exact_pairs_grouped": grouped("duplicate", copies["exact"]),
+        "planted_near": len(copies["near"]),
+        "near_pairs_grouped": grouped("near_duplicate", copies["near"]),
     }
 
 
@@ -284,7 +298,8 @@ def summary(stage: str, out) -> str:
     if stage == "score":
         return (
             f"label P {out['label_precision']} R {out['label_recall']} F1 {out['label_f1']} "
-            f"({out['label_flagged']} flagged, {out['label_true_flips']} planted)"
+            f"({out['label_flagged']} flagged, {out['label_true_flips']} planted); copies "
+            f"grouped: exact {out['exact_pairs_grouped']}, near {out['near_pairs_grouped']}"
         )
     if stage.startswith("commit"):
         v = out.get("version", {})
