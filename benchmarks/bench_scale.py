@@ -222,8 +222,9 @@ def score(ws_dir: Path, truth_path: Path) -> dict:
         cat = ws.catalog()
         run = cat.scalar("SELECT max(run_id) FROM scan_runs")
         rows = cat.rows(
-            "SELECT src.source, f.kind, CAST(json_extract(f.details, '$.group') AS BIGINT) "
-            "FROM findings f JOIN sample_source src USING (sid) WHERE f.run_id = ? AND f.is_issue",
+            # Every path of a sample: identical files are one sample with several paths.
+            "SELECT DISTINCT s.uri, f.kind, CAST(json_extract(f.details, '$.group') AS BIGINT) "
+            "FROM findings f JOIN sources s USING (sid) WHERE f.run_id = ? AND f.is_issue",
             [run],
         )
     by_kind: dict[str, set[str]] = {}
