@@ -225,10 +225,14 @@ def bench(name: str, source: Path, tmp: Path, policy, repeats: int, copies: int)
 
 def single(mode: str, policy, copies: int) -> None:
     """One run, for counting instructions: `none` does the set-up alone."""
+    import curate.augment.engine as engine
     from curate.api import Workspace
     from curate.augment.build import albumentations
 
     albumentations()  # imported in every mode, like the set-up
+    # Under valgrind a run is ~50x slower: groups of results written every few
+    # seconds would be many more than in a real run. Count and size rules only.
+    engine.WRITE_SECONDS = float("inf")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with Workspace.init(tmp / "ws") as ws:

@@ -601,7 +601,17 @@ def run_augment(
             stats[class_id]["duplicates"] += duplicates
             shortfall[class_id] += duplicates  # replaced in the next round
 
-    with writer, using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner:
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread while augmenting, here and in the workers forked
+    # from here (they inherit it): parallelism is the workers' job. Otherwise
+    # OpenBLAS's threads, woken by albumentations' small matrix products, spin
+    # on the cores the workers need (~19k instructions per 8x8 sample).
+    with (
+        threadpool_limits(limits=1),
+        writer,
+        using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner,
+    ):
         workers = report["workers"] = runner.parallelism
         if runner.name == "local":
             # Open the reader here (fsspec's import, ~0.1 s, and the pack's map):
