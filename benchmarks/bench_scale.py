@@ -213,7 +213,10 @@ def score(ws_dir: Path, truth_path: Path) -> dict:
 
     truth = pq.read_table(truth_path, columns=["path", "given", "true", "kind", "copy_of"])
     cols = [truth.column(c).to_pylist() for c in truth.column_names]
-    flipped = {p for p, g, t, _, _ in zip(*cols, strict=True) if g != t}
+    # Black images carry a random digit's label: no truth to score them against
+    # (and all of them are one sample, stored once under every path).
+    scored = {p for p, _, _, k, _ in zip(*cols, strict=True) if k not in ("black", "bad")}
+    flipped = {p for p, g, t, k, _ in zip(*cols, strict=True) if g != t and p in scored}
     copies = {
         kind: [(p, src) for p, _, _, k, src in zip(*cols, strict=True) if k == kind]
         for kind in ("exact", "near")
@@ -233,7 +236,7 @@ def score(ws_dir: Path, truth_path: Path) -> dict:
         by_kind.setdefault(kind, set()).add(source)
         if g is not None:
             group[(kind, source)] = g
-    flagged = by_kind.get("label", set())
+    flagged = by_kind.get("label", set()) & scored
     hits = len(flagged & flipped)
     precision = hits / max(1, len(flagged))
     recall = hits / max(1, len(flipped))
@@ -263,6 +266,7 @@ def score(ws_dir: Path, truth_path: Path) -> dict:
 # -- stage runner -------------------------------------------------------------------------
 def run_stage(name: str, argv: list[str], log: Path, env: dict) -> dict:
     """Run one stage in a child process; its own wall, CPU and peak RSS."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     t = time.perf_counter()
     with open(log, "ab") as fh:
         fh.write(f"\n== {name}: {' '.join(argv)}\n".encode())
@@ -274,6 +278,7 @@ def run_stage(name: str, argv: list[str], log: Path, env: dict) -> dict:
     wall = time.perf_counter() - t
     result = {
         "stage": name,
+        "started": started,
         "rc": proc.returncode,
         "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
