@@ -604,9 +604,10 @@ def run_augment(
     from threadpoolctl import threadpool_limits
 
     # One BLAS/OpenMP thread while augmenting, here and in the workers forked
-    # from here (they inherit it): parallelism is the workers' job. Otherwise
-    # OpenBLAS's threads, woken by albumentations' small matrix products, spin
-    # on the cores the workers need (~19k instructions per 8x8 sample).
+    # from here (they inherit it; OpenCV's one thread is set at fork):
+    # parallelism is the workers' job, and a transform whose matrix product is
+    # large enough to go multi-threaded would otherwise put 2 threads per
+    # worker on cores the other workers need.
     with (
         threadpool_limits(limits=1),
         writer,
