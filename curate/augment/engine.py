@@ -252,14 +252,21 @@ def _jobs_for(
 
 
 def _copy_jobs(
-    parents: list[_Parent], key: str, copies: int, used: set[tuple[str, int]], start: int
+    parents: list[_Parent],
+    key: str,
+    copies: int,
+    used: set[tuple[str, int]],
+    start: int,
+    have: dict[str, int] | None = None,
 ) -> list[_Job]:
     """Jobs giving each parent ``copies`` children in all (those made before count).
 
     Round-robin over parents (copy 0 of every parent, then copy 1, ...), so an
-    interrupted run leaves an even spread and a rerun completes it.
+    interrupted run leaves an even spread and a rerun completes it. ``have``:
+    children per parent made before (default: counted from ``used``).
     """
-    have = _children_per_parent(used)
+    if have is None:
+        have = _children_per_parent(used)
     jobs: list[_Job] = []
     next_copy: dict[str, int] = {}
     for round_ in range(copies):
@@ -621,10 +628,13 @@ def run_augment(
         try:
             for _round in range(MAX_ROUNDS):
                 jobs: list[_Job] = []
+                made_before = _children_per_parent(used)  # once, not once per class
                 for entry, pool in todo:
                     n = shortfall[entry.class_id]
                     if n > 0 and _round == 0 and request.copies is not None:
-                        jobs += _copy_jobs(pool, entry.pipeline, request.copies, used, len(jobs))
+                        jobs += _copy_jobs(
+                            pool, entry.pipeline, request.copies, used, len(jobs), made_before
+                        )
                     elif n > 0:  # balancing, or topping up after duplicates / unchanged draws
                         jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
                 if not jobs:
