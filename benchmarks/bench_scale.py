@@ -12,8 +12,8 @@ Python API; its wall time, CPU time and peak RSS (``os.wait4``'s
 is printed and ``<workdir>/bench_scale.json`` written.
 
 The images (made here, streaming, never all in memory): sklearn's 8x8
-digits scaled to a random 16-24 px side, pasted at a random offset on a
-28x28 canvas with pixel noise, stored as PNG in ``images/<label>/<shard>/``.
+digits upscaled to 24 px, then a random affine view of one (scale 0.65-1.05,
+rotation +-15 degrees, shift +-3 px) on a 28x28 canvas with pixel noise, stored as PNG in ``images/<label>/<shard>/``.
 Planted, with the truth kept in ``truth.parquet``: 2% flipped labels, 0.3%
 exact duplicates (same pixels, other PNG bytes), 0.3% near duplicates (a
 copy with a brightness shift and faint noise), 0.05% black images and
@@ -61,6 +61,20 @@ BUDGET_MB = 24 * 1024
 
 
 # -- data -------------------------------------------------------------------------------
+def _affine(digit, scale: float, angle: float, shift) -> np.ndarray:
+    """A 24x24 digit scaled, rotated and shifted onto the SIDE x SIDE canvas (float32)."""
+    from PIL import Image
+
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    cx, cy = SIDE / 2 + shift[0], SIDE / 2 + shift[1]
+    # PIL maps each output pixel (x, y) to the input pixel (a x + b y + c, d x + e y + f).
+    a, b, d, e = cos, sin, -sin, cos
+    c = 12 - a * cx - b * cy
+    f = 12 - d * cx - e * cy
+    out = digit.transform((SIDE, SIDE), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.BILINEAR)
+    return np.asarray(out, dtype=np.float32)
+
+
 def _write(path: str, pixels: np.ndarray, kind: str, i: int) -> None:
     from PIL import Image
 
@@ -83,19 +97,11 @@ def generate(n: int, out: Path, seed: int) -> dict:
 
     x, y = load_digits(return_X_y=True)
     base = (x.reshape(-1, 8, 8) * 255 / 16).astype(np.uint8)
-    # Every digit pre-scaled to every side once: per image only a paste + noise.
-    sides = np.arange(16, 25)
-    scaled = {
-        int(s): np.stack(
-            [
-                np.asarray(
-                    Image.fromarray(b, mode="L").resize((int(s), int(s)), Image.Resampling.BILINEAR)
-                )
-                for b in base
-            ]
-        )
-        for s in sides
-    }
+    # Every digit upscaled once; each image is then a random affine view of one:
+    # continuous scale, rotation and shift, so no two images share a geometry
+    # (with a few discrete placements, a million images would be mostly noisy
+    # twins of one another, which is not what a real dataset looks like).
+    big = [Image.fromarray(b, mode="L").resize((24, 24), Image.Resampling.BILINEAR) for b in base]
     rng = np.random.default_rng(seed)
     root = out / "images"
     writer = None
@@ -111,7 +117,9 @@ def generate(n: int, out: Path, seed: int) -> dict:
         given = true.copy()
         flip = rng.random(m) < RATES["flip"]
         given[flip] = (given[flip] + rng.integers(1, 10, flip.sum())) % 10
-        side = rng.choice(sides, m)
+        scale = rng.uniform(0.65, 1.05, m)
+        angle = np.radians(rng.uniform(-15, 15, m))
+        shift = rng.uniform(-3, 3, (m, 2))
         kind = np.full(m, "", dtype=object)
         u = rng.random(m)
         # Planted copies point back at an earlier image of the same chunk.
@@ -127,7 +135,6 @@ def generate(n: int, out: Path, seed: int) -> dict:
         of[kind == ""] = -1
         pixels = np.empty((m, SIDE, SIDE), np.uint8)
         noise = rng.normal(0, 8, (m, SIDE, SIDE)).astype(np.float32)
-        offsets = rng.integers(0, SIDE - side[:, None] + 1, (m, 2))
         paths, source_of = [], []
         for i in range(m):
             if kind[i] in ("exact", "near"):
@@ -144,11 +151,8 @@ def generate(n: int, out: Path, seed: int) -> dict:
             elif kind[i] == "black":
                 pixels[i] = 0
             else:
-                s = int(side[i])
-                canvas = noise[i]
-                oy, ox = offsets[i]
-                canvas[oy : oy + s, ox : ox + s] += scaled[s][pick[i]]
-                pixels[i] = np.clip(canvas, 0, 255).astype(np.uint8)
+                view = _affine(big[pick[i]], scale[i], angle[i], shift[i])
+                pixels[i] = np.clip(noise[i] + view, 0, 255).astype(np.uint8)
             idx = start + i
             folder = root / str(int(given[i])) / f"{idx // SHARD:04d}"
             if folder not in made_dirs:
