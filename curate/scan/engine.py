@@ -327,7 +327,8 @@ def _run_scan(cat, objects, request, *, cache_dir, progress, cancel, engine) -> 
     if n == 0:
         raise InvalidInput("the workspace has no samples to scan", hint="curate ingest FOLDER")
     streaming = request.streaming if request.streaming is not None else n > STREAM_ABOVE
-    if not streaming:
+
+    def scan(store, findings_path) -> ScanOutput:  # in memory, or with a store on disk
         return _scan(
             cat,
             objects,
@@ -335,13 +336,16 @@ def _run_scan(cat, objects, request, *, cache_dir, progress, cancel, engine) -> 
             extractor,
             device,
             table,
-            None,
-            None,
+            store,
+            findings_path,
             started,
             progress=progress,
             cancel=cancel,
             engine=engine,
         )
+
+    if not streaming:
+        return scan(None, None)
     parent = (
         Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "curate-scan"
     )
@@ -349,20 +353,7 @@ def _run_scan(cat, objects, request, *, cache_dir, progress, cancel, engine) -> 
     findings_path = parent / f"findings-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
     try:
         with FeatureStore.temporary(parent) as store:
-            return _scan(
-                cat,
-                objects,
-                request,
-                extractor,
-                device,
-                table,
-                store,
-                findings_path,
-                started,
-                progress=progress,
-                cancel=cancel,
-                engine=engine,
-            )
+            return scan(store, findings_path)
     except BaseException:
         findings_path.unlink(missing_ok=True)
         raise
