@@ -663,6 +663,7 @@ def _scan(
         flagged = bool(details["checks"])
         rows.add(sids[i], FindingKind.QUALITY, float(q_score[i]), flagged, None, details)
         issues["quality"] += int(flagged)
+    progress(n, n, "quality findings")  # the bar ends full, not at its last 0/N update
     findings = rows.finish()
     timing["findings"] = time.perf_counter() - t
 

@@ -180,12 +180,15 @@ def _rows(ws, run_id):
 
 def test_a_streaming_scan_records_the_in_memory_findings(digits_ws, monkeypatch):
     ws = digits_ws
-    memory = ws.scan(seed=0, folds=3, streaming=False)
+    calls = []
+    memory = ws.scan(seed=0, folds=3, streaming=False, progress=lambda *call: calls.append(call))
+    # The last report is a full bar: a CLI bar left at "quality findings 0/N" looked stuck.
+    assert calls[-1][0] == calls[-1][1] == memory.samples
     monkeypatch.setattr(featurestore, "CHUNK_ROWS", 50)  # every matrix read in 5+ chunks
-    seen = []
-    streamed = ws.scan(
-        seed=0, folds=3, streaming=True, progress=lambda done, total, what: seen.append(what)
-    )
+    calls.clear()
+    streamed = ws.scan(seed=0, folds=3, streaming=True, progress=lambda *call: calls.append(call))
+    assert calls[-1][0] == calls[-1][1] == streamed.samples
+    seen = [what for _done, _total, what in calls]
     assert streamed.config["streaming"] is True and "streaming" not in memory.config
     assert streamed.issues == memory.issues
     assert streamed.issues["label"] > 0 and streamed.issues["duplicate"] == 2
