@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from curate.cli.render import handle_errors
+from curate.cli.render import handle_errors, workspace_param
 
 # name -> "module:attribute". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
@@ -51,6 +51,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Commands that make their folder themselves, or list plugins: no --workspace.
+NO_WORKSPACE_OPTION = {"init", "demo", "extractors", "generators"}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *self.commands})
@@ -62,7 +66,17 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)
+        # `--workspace` is the group's option; users put it after the command
+        # name too (`curate status -w DIR`), so every workspace command takes it.
+        # Groups (augment) give it to their subcommands themselves.
+        if (
+            name not in NO_WORKSPACE_OPTION
+            and not isinstance(command, click.Group)
+            and not any(p.name == "workspace" for p in command.params)
+        ):
+            command.params.append(workspace_param())
+        return command
 
     def invoke(self, ctx: click.Context):
         with handle_errors():

@@ -93,6 +93,23 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
         yield update
 
 
+def _remember_workspace(ctx: click.Context, _param, value):
+    if value is not None:
+        ctx.ensure_object(dict)["workspace"] = value
+    return value
+
+
+def workspace_param() -> click.Option:
+    """`-w/--workspace DIR` after a command's name (`curate status -w DIR`), as before it."""
+    return click.Option(
+        ["--workspace", "-w"],
+        type=click.Path(file_okay=False, path_type=str),
+        expose_value=False,
+        callback=_remember_workspace,
+        help="Workspace folder (default: the nearest one at or above the current folder).",
+    )
+
+
 def open_workspace(ctx: click.Context):
     from curate.api import Workspace
 

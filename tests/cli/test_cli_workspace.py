@@ -44,6 +44,27 @@ def test_workspace_option_and_quarantine_listing(tmp_path):
     assert status["quarantine"][0]["source"].endswith("bad.png")
 
 
+def test_workspace_option_after_the_command_name(tmp_path):
+    """The README: every command takes --workspace DIR, after its name too."""
+    src = tmp_path / "src"
+    write_png(src / "a" / "0.png", 0)
+    write_png(src / "b" / "1.png", 1)
+    curate("init", str(tmp_path / "ws"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = curate("ingest", str(src), "--workspace", str(tmp_path / "ws"), cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    r = curate("status", "-w", str(tmp_path / "ws"), "--json", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["samples"] == 2
+    # After the name it wins over the group's option (the nearer one).
+    r = curate("-w", str(tmp_path / "nowhere"), "status", "-w", str(tmp_path / "ws"), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["samples"] == 2
+    assert "--workspace" in curate("scan", "--help").stdout
+    for name in ("init", "demo"):  # they make their folder themselves
+        assert "--workspace" not in curate(name, "--help").stdout
+
+
 def test_user_errors_are_one_line_without_traceback(tmp_path):
     cases = [
         curate("status", cwd=tmp_path),  # not in a workspace
