@@ -694,16 +694,19 @@ class Workspace:
         )
 
     def replay(self, sample: int | str) -> bytes:
-        """Rebuild an augmented sample (sid or sample_id) from its recipe; bytes as stored."""
+        """Rebuild an augmented sample from its recipe; bytes as stored.
+
+        ``sample``: a sid, or a sample_id, unique id prefix or source path.
+        """
         from curate.augment.engine import replay_sample
 
-        return replay_sample(self.catalog(), self.objects, sample)
+        return replay_sample(self.catalog(), self.objects, self._sids(sample)[0])
 
     def verify_replay(self, sample: int | str):
         """Replay ``sample`` and compare: a ReplayCheck (sid, sample_id, identical, data)."""
         from curate.augment.engine import check_replay
 
-        return check_replay(self.catalog(), self.objects, sample)
+        return check_replay(self.catalog(), self.objects, self._sids(sample)[0])
 
     def policies(self) -> list[dict]:
         """Policies that made samples here: hash, name, created_at, samples."""

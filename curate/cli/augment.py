@@ -319,7 +319,9 @@ def run_cmd(
 @json_option
 @click.pass_context
 def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool) -> None:
-    """Rebuild an augmented SAMPLE (sid or sample id) from its recipe and compare.
+    """Rebuild an augmented SAMPLE from its recipe and compare.
+
+    SAMPLE is a sid, a sample id, a unique id prefix or a source path.
 
     Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
     after an albumentations or Pillow upgrade).

@@ -93,9 +93,15 @@ def test_run_table_replay_and_idempotence(ws_dir, policy_file):
     from curate.api import Workspace
 
     with Workspace.open(ws_dir) as ws:
-        sid = ws.samples(origins=["augmented"]).column("sid")[0].as_py()
+        row = ws.samples(origins=["augmented"]).slice(0, 1).to_pylist()[0]
+    sid, sample_id = row["sid"], row["sample_id"]
     r = invoke("augment", "replay", str(sid), "-w", str(ws_dir), "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["identical"] is True
+    # Named like every other command's SAMPLE: a full id or a unique prefix.
+    for ref in (sample_id, sample_id[:10]):
+        r = invoke("augment", "replay", ref, "-w", str(ws_dir), "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["sid"] == sid
 
 
 def test_dry_run_stores_nothing(ws_dir):
