@@ -93,7 +93,7 @@ class DemoSettings(Model):
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        """Small settings for tests and a first look: a minute on two CPU cores."""
+        """Small settings for tests and a first look: about half a minute on two CPU cores."""
         return cls(
             scan_extractor="pixels",
             scan_folds=3,

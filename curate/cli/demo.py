@@ -41,7 +41,9 @@ from curate.cli.render import emit_json, json_option, progress_bar
     "--fit-steps",
     type=click.IntRange(min=0),
     default=None,
-    help="Generator training steps (default: 2000 on a GPU, a short 300 on a CPU; "
+    # The figures are curate.demo's CPU_FIT_STEPS / GPU_FIT_STEPS (a test keeps them so);
+    # importing that module here would slow `curate demo --help`.
+    help="Generator training steps (default: 2000 on a GPU, a short 600 on a CPU; "
     "20 with --quick).",
 )
 @click.option(
@@ -54,7 +56,8 @@ from curate.cli.render import emit_json, json_option, progress_bar
 @click.option(
     "--quick",
     is_flag=True,
-    help="Small settings (fast scan, short generator and classifier runs): about a minute.",
+    help="Small settings (fast scan, short generator and classifier runs): "
+    "about half a minute on two CPU cores.",
 )
 @json_option
 def demo_cmd(
@@ -124,6 +127,10 @@ def demo_cmd(
     click.echo(
         f"  versions        {result.raw} = raw, {result.curated} = curated "
         f"(`curate -w {out} log`, `curate -w {out} diff raw curated`)"
+    )
+    click.echo(
+        f"  next            `curate tui {out}` to go through it by hand; your own images: "
+        "`curate demo --data FOLDER --out DIR`"
     )
     if result.accuracy:
         acc, f1 = result.accuracy, result.macro_f1

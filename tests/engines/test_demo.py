@@ -80,6 +80,14 @@ def test_demo_runs_every_step_and_reports_the_payoff(tmp_path):
     }
 
 
+def test_demo_help_states_the_generator_budget_the_demo_uses():
+    from curate.demo import CPU_FIT_STEPS, GPU_FIT_STEPS
+
+    text = " ".join(CliRunner().invoke(cli, ["demo", "--help"]).output.split())
+    assert f"{GPU_FIT_STEPS} on a GPU" in text and f"a short {CPU_FIT_STEPS} on a CPU" in text
+    assert f"{DemoSettings.quick().fit_steps} with --quick" in text
+
+
 def test_demo_refuses_to_overwrite_without_asking(tmp_path):
     (tmp_path / "demo" / ".curate").mkdir(parents=True)
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--quick"])
