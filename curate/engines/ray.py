@@ -35,6 +35,7 @@ from curate.errors import CurateError, InvalidInput, MissingDependency
 BATCH_COLUMN = "__curate_batch"
 ERROR_COLUMN = "__curate_error"
 TASKS_PER_CPU = 2  # map(): tasks in flight per CPU (the next one is queued while one runs)
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def import_ray(*, data: bool = True):
@@ -73,12 +74,21 @@ def connect(address: str | None = None, num_cpus: int | None = None):
             # a busy node. A private instance stands in for the local engine's
             # processes, which run at nice 0; at 15 any other job on the machine
             # takes the CPU from it.
-            ray.init(
-                address="local",
-                num_cpus=num_cpus,
-                _system_config={"worker_niceness": 0},
-                **quiet,
-            )
+            # A new local instance turns Ray's token auth on and warns that it did, on
+            # every command; this instance is private and ends with the process, so
+            # the warning (and its opt-out) is noise to a curate user.
+            auth_log = logging.getLogger(_RAY_AUTH_LOGGER)
+            level = auth_log.level
+            auth_log.setLevel(logging.ERROR)
+            try:
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus,
+                    _system_config={"worker_niceness": 0},
+                    **quiet,
+                )
+            finally:
+                auth_log.setLevel(level)
         else:
             quiet.pop("include_dashboard")  # a cluster's dashboard is the cluster's business
             ray.init(address=address, **quiet)

@@ -78,6 +78,30 @@ def _weighted(item: int, weights: np.ndarray) -> float:
     return float(item * weights.sum())
 
 
+def test_a_private_instance_keeps_rays_token_auth_warning_off_the_screen(monkeypatch):
+    """Ray warns on every new local instance that it turned token auth on; a private
+    instance ends with the command, so curate mutes that one logger while starting it
+    (a cluster's warnings stay). Checked on the logger Ray warns through, without
+    starting a second instance."""
+    import logging
+
+    from curate.engines import ray as ray_engine
+
+    auth_log = logging.getLogger(ray_engine._RAY_AUTH_LOGGER)
+    warns: list[tuple[str, bool]] = []
+
+    def fake_init(address=None, **kwargs):
+        warns.append((address, auth_log.isEnabledFor(logging.WARNING)))
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray_engine.connect("local")
+    ray_engine.connect("head:6379")
+    assert warns == [("local", False), ("head:6379", True)]
+    assert auth_log.isEnabledFor(logging.WARNING)  # as it was, after the start
+
+
 def test_ray_engine_keeps_batches_order_and_errors(local_ray, tmp_path):
     from curate.engines import open_engine
 
