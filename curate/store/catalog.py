@@ -53,8 +53,9 @@ class Catalog:
                     raise CurateError(f"cannot open catalog {self.path}: {exc}") from None
                 if time.monotonic() > deadline:
                     raise WorkspaceLocked(
-                        "workspace catalog is in use by another curate process",
-                        hint="wait for the running command to finish",
+                        "workspace catalog is in use by another process",
+                        hint="wait for the running curate command to finish, or close the "
+                        "program that has .curate/catalog.duckdb open",
                     ) from None
                 time.sleep(0.1)
 

@@ -111,7 +111,7 @@ async def test_a_busy_catalog_is_a_modal_not_a_traceback(digits_ws, monkeypatch)
             await pilot.press("r")  # Overview: refresh
             await settle(app, pilot)
             assert isinstance(app.screen, ErrorModal)
-            assert "in use by another curate process" in app.screen.message
+            assert "in use by another process" in app.screen.message
         finally:
             holder.kill()
             holder.wait()
