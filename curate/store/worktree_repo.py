@@ -254,6 +254,15 @@ def latest_run_with(cat: Catalog, kinds: list[str]) -> int | None:
     return None if value is None else int(value)
 
 
+def run_is_done(cat: Catalog, run_id: int) -> bool:
+    """Whether scan run ``run_id`` exists and finished (a failed or running one has no say)."""
+    return bool(
+        cat.scalar(
+            "SELECT count(*) FROM scan_runs WHERE run_id = ? AND status = 'done'", [run_id]
+        )
+    )
+
+
 def label_suggestions(cat: Catalog, run_id: int) -> pa.Table:
     """Label findings of ``run_id`` that carry a suggested class, most suspicious first,
     with the sample's working state."""

@@ -166,6 +166,10 @@ def accept_labels(
         run_id = worktree_repo.latest_run_with(cat, ["label"])
         if run_id is None:
             raise NotFound("no label findings to accept", hint="run a scan first: `curate scan`")
+    elif not worktree_repo.run_is_done(cat, run_id):
+        raise NotFound(
+            f"no finished scan run {run_id}", hint="`curate scan` prints the id of its run"
+        )
     found = worktree_repo.label_suggestions(cat, run_id).to_pylist()
     if sids is not None:
         named = set(sids)
