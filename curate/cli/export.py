@@ -46,7 +46,7 @@ def export_cmd(
 
     with open_workspace(ctx) as ws:
         chosen = ws.version(version)  # bad names and folders fail before the progress bar
-        check_out(out, overwrite)
+        check_out(out, overwrite, workspace=ws.root)
         with progress_bar("exporting", enabled=not as_json) as progress:
             result = chosen.export(fmt, out, overwrite=overwrite, progress=progress, engine=engine)
     if as_json:

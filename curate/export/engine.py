@@ -20,6 +20,7 @@ from curate.core.versions import ExportFormat, ExportResult, VersionInfo
 from curate.errors import InvalidInput
 from curate.export import rows as rowlib
 from curate.export import writers
+from curate.outputs import check_output_folder, check_replaceable, output_errors
 from curate.store import samples_repo, versions_repo
 from curate.store.catalog import Catalog
 from curate.store.objects import ObjectStore
@@ -49,30 +50,42 @@ def build_job(
     )
 
 
-def check_out(out: str | Path, overwrite: bool) -> None:
-    """Raise unless ``out`` can receive an export (missing, an empty folder, or ``overwrite``)."""
+def check_out(out: str | Path, overwrite: bool, *, workspace: str | Path | None = None) -> None:
+    """Raise unless ``out`` can receive an export (missing, an empty folder, or ``overwrite``).
+
+    ``overwrite`` never replaces a workspace: not ``workspace`` (the root of
+    the one exported from) nor a folder holding it, nor any ``.curate`` folder.
+    """
+    check_output_folder(out)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInput(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InvalidInput(f"{out} is not empty", hint="pass --overwrite to replace it")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InvalidInput(f"{out} is not empty", hint="pass --overwrite to replace it")
+        check_replaceable(out, workspace=workspace)
 
 
-def _prepare(out: Path, overwrite: bool) -> Path:
-    check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _prepare(out: Path, overwrite: bool, workspace: Path | None) -> Path:
+    check_out(out, overwrite, workspace=workspace)
     tmp = out.parent / f".{out.name}.curate-tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    with output_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
     return tmp
 
 
 def _publish(tmp: Path, out: Path) -> None:
     old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.curate-old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
+    with output_errors(out):
+        if out.exists():
+            old = out.parent / f".{out.name}.curate-old-{os.getpid()}"
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old is not None:  # put the earlier export back
+                os.replace(old, out)
+            raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -142,7 +155,8 @@ def export_version(
             f"unknown export format {fmt!r}: use one of {', '.join(f.value for f in ExportFormat)}"
         ) from None
     out = Path(out).absolute()
-    tmp = _prepare(out, overwrite)
+    # The object store lives in <workspace>/.curate/objects.
+    tmp = _prepare(out, overwrite, Path(objects.root).absolute().parent.parent)
     try:
         job = build_job(cat, objects, info, progress=progress, cancel=cancel)
         progress(0, job.members.num_rows, "exporting")

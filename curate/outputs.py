@@ -1,0 +1,89 @@
+"""Files and folders the user asks curate to write (``--out``, ``-o``).
+
+Checked before the work starts, so a typo in an output path fails in a
+second with one line instead of after a long run with a traceback; and the
+write itself turns an ``OSError`` (no such folder, a file where a folder
+should be, no permission, disk full) into the same kind of one-line error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from curate.errors import InvalidInput
+
+WORKSPACE_MARKER = ".curate"  # curate.workspace_paths.MARKER (not imported: keep this leaf light)
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def _writable_folder(folder: Path, target: Path) -> None:
+    """``folder`` (an existing ancestor of ``target``) must be a folder we may write in."""
+    if not folder.is_dir():
+        raise InvalidInput(f"cannot write {target}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInput(f"cannot write {target}: no permission to write in {folder}")
+
+
+def check_output_file(path: str | os.PathLike, *, make_parents: bool = False) -> Path:
+    """Raise :class:`InvalidInput` unless a file can be written at ``path``.
+
+    ``make_parents``: missing folders on the way will be created (else the
+    file's folder must exist).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInput(f"{target} is a folder; name the file to write")
+    if make_parents:
+        _writable_folder(_nearest_existing(target.parent.absolute()), target)
+    elif not target.parent.absolute().exists():
+        raise InvalidInput(f"cannot write {target}: folder {target.parent} does not exist")
+    else:
+        _writable_folder(target.parent.absolute(), target)
+    return target
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Raise :class:`InvalidInput` unless ``path`` is or can become a folder we may write."""
+    target = Path(path)
+    if str(path).strip() == "":
+        raise InvalidInput("the output folder name is empty")
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"{target} exists and is not a folder")
+    _writable_folder(_nearest_existing(target.absolute()), target)
+    return target
+
+
+def check_replaceable(path: str | os.PathLike, *, workspace: str | os.PathLike | None = None):
+    """Raise unless replacing the folder ``path`` (``--overwrite``) cannot destroy a workspace.
+
+    Refused: a folder that holds a workspace (``.curate``), one inside a
+    workspace's ``.curate`` folder, and any folder that contains ``workspace``
+    (the root of the workspace being read).
+    """
+    target = Path(path).absolute().resolve()
+    if (target / WORKSPACE_MARKER).exists():
+        raise InvalidInput(f"refusing to replace {path}: it holds a curate workspace")
+    if any(p.name == WORKSPACE_MARKER for p in (target, *target.parents)):
+        raise InvalidInput(f"refusing to replace {path}: it is inside a workspace's .curate folder")
+    if workspace is not None:
+        root = Path(workspace).absolute().resolve()
+        if root == target or target in root.parents:
+            raise InvalidInput(f"refusing to replace {path}: it contains the workspace {root}")
+
+
+@contextmanager
+def output_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``path`` into a one-line :class:`InvalidInput`."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
