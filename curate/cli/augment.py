@@ -193,13 +193,20 @@ def preview_cmd(
     The views use the seeds `curate augment run` uses for the same samples,
     so the grid shows what materializing will add.
     """
+    from curate.outputs import check_output_file, output_errors
+
     loaded = _load(policy)
+    check_output_file(out, make_parents=True)
     with open_workspace(ctx) as ws:
         grid = ws.augment_preview(loaded, class_name=class_name, n=count, views=views)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    grid.save(tmp, format="PNG")
-    tmp.replace(out)
+    with output_errors(out):
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            grid.save(tmp, format="PNG")
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
     if as_json:
         emit_json(
             {"out": str(out), "width": grid.width, "height": grid.height, "policy": loaded.hash}
@@ -326,11 +333,16 @@ def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool)
     Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
     after an albumentations or Pillow upgrade).
     """
+    from curate.outputs import check_output_file, output_errors
+
     key: int | str = int(sample) if sample.isdigit() else sample
+    if out is not None:
+        check_output_file(out)
     with open_workspace(ctx) as ws:
         check = ws.verify_replay(key)
     if out is not None:
-        out.write_bytes(check.data)
+        with output_errors(out):
+            out.write_bytes(check.data)
     if as_json:
         emit_json(check)
     else:

@@ -141,6 +141,10 @@ def evaluate_cmd(
     The classifier is a small pixel MLP trained on one CPU thread with fixed
     seeds and epochs: the same for every row, so only the data differs.
     """
+    from curate.outputs import check_output_file, output_errors
+
+    if out is not None:
+        check_output_file(out)  # before the training, not after it
     with open_workspace(ctx) as ws, progress_bar("evaluate", enabled=not as_json) as bar:
         result = ws.evaluate(
             version,
@@ -156,8 +160,12 @@ def evaluate_cmd(
     if out is not None:
         path = Path(out)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(result.model_dump_json(indent=2))
-        tmp.replace(path)
+        with output_errors(out):
+            try:
+                tmp.write_text(result.model_dump_json(indent=2))
+                tmp.replace(path)
+            finally:
+                tmp.unlink(missing_ok=True)
     if as_json:
         emit_json(result)
         return

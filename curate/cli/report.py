@@ -11,6 +11,16 @@ from curate.cli.render import emit_json, json_option, open_workspace, progress_b
 from curate.errors import InvalidInput
 
 
+def _first_problem(exc: ValueError) -> str:
+    """One line from a pydantic error: the first field and what is wrong with it."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and errors():
+        first = errors()[0]
+        where = ".".join(map(str, first.get("loc", ())))
+        return f"{where}: {first['msg']}" if where else first["msg"]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 @click.command("report")
 @click.argument("version", default="HEAD")
 @click.option(
@@ -87,7 +97,10 @@ def report_cmd(
     FILE) the raw / curated / oracle accuracy table.
     """
     from curate.evaluate import EvaluationResult
+    from curate.report.engine import check_report_out, report_format
 
+    report_format(Path(out), fmt)  # a bad --out fails now, not after the evaluation
+    check_report_out(Path(out))
     if run_evaluation and evaluation_file:
         raise InvalidInput("pass --evaluate or --evaluation FILE, not both")
     if (truth or epochs or seeds or hidden) and not run_evaluation:
@@ -99,7 +112,7 @@ def report_cmd(
         except ValueError as exc:
             raise InvalidInput(
                 f"{evaluation_file} is not an evaluation saved by `curate evaluate --out`",
-                hint=str(exc).splitlines()[0],
+                hint=_first_problem(exc),
             ) from None
     with open_workspace(ctx) as ws:
         if run_evaluation:

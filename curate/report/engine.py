@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.errors import InvalidInput
+from curate.outputs import check_output_file, output_errors
 from curate.report.collect import collect
 from curate.report.models import ReportFormat, ReportRequest, ReportResult, ReportStep
 from curate.report.render import render_html, render_markdown
@@ -40,6 +43,23 @@ def report_format(out: Path, fmt: ReportFormat | str | None) -> ReportFormat:
     return found
 
 
+def check_report_out(path: Path) -> None:
+    """Raise unless a report can be written at ``path`` (its folder must exist)."""
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; name the report file, e.g. {path}/report.html")
+    check_output_file(path)
+
+
+@contextmanager
+def _cleanup(tmp: Path, path: Path) -> Iterator[None]:
+    """Remove the temporary report file and assets folder, whatever happens."""
+    try:
+        yield
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(path.with_name(f".{path.stem}_files.tmp-{os.getpid()}"), ignore_errors=True)
+
+
 def write_report(
     ws: Workspace,
     request: ReportRequest,
@@ -52,10 +72,7 @@ def write_report(
     started = time.perf_counter()
     path = Path(out)
     fmt = report_format(path, request.format)
-    if path.exists() and path.is_dir():
-        raise InvalidInput(f"{out} is a folder; name the report file, e.g. {out}/report.html")
-    if not path.parent.exists():
-        raise InvalidInput(f"folder {path.parent} does not exist")
+    check_report_out(path)
     data = collect(ws, request, evaluation=evaluation, steps=steps, notes=notes)
     if evaluation is not None and evaluation.candidate != data.version.name:
         raise InvalidInput(
@@ -63,7 +80,7 @@ def write_report(
         )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     assets: Path | None = None
-    try:
+    with output_errors(out), _cleanup(tmp, path):
         if fmt is ReportFormat.HTML:
             text, n_images, sections = render_html(data)
         else:
@@ -81,10 +98,6 @@ def write_report(
             shutil.rmtree(assets, ignore_errors=True)
             tmp_assets.rename(assets)
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        if assets is not None:
-            shutil.rmtree(path.with_name(f".{assets.name}.tmp-{os.getpid()}"), ignore_errors=True)
     ev = evaluation
     summary: dict = {
         "samples": data.version.stats.samples,
