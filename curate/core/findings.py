@@ -49,7 +49,10 @@ class ScanRequest(Model):
     )
     folds: int = Field(default=5, ge=2, le=50, description="cross-validation folds")
     device: Device = Field(default=Device.AUTO, description="auto picks CUDA when present")
-    seed: int = Field(default=0, description="seed for folds, models and sampling")
+    # numpy's legacy seeding takes 0..2**32-1 and the folds use seed + i: stay in int32.
+    seed: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="seed for folds, models and sampling"
+    )
     streaming: bool | None = Field(
         default=None,
         description="keep pixels, features and embeddings on disk (.curate/cache/scan) and "

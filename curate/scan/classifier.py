@@ -63,6 +63,21 @@ def load_extractor(name: str | None, params: dict[str, Any] | None = None) -> Ex
     return cls(parse_params(cls.Params, params or {}, where=name))
 
 
+def thread_setting() -> int:
+    """``CURATE_THREADS`` as a thread count (0 or empty: torch's own setting); default 1."""
+    raw = os.environ.get("CURATE_THREADS", "1").strip() or "0"
+    try:
+        wanted = int(raw)
+    except ValueError:
+        wanted = -1
+    if wanted < 0:
+        raise InvalidInput(
+            f"CURATE_THREADS must be a whole number >= 0, not {raw!r}",
+            hint="0 keeps torch's own thread count; unset it for 1",
+        )
+    return wanted
+
+
 @contextmanager
 def torch_threads() -> Iterator[None]:
     """Run torch with ``CURATE_THREADS`` intra-op threads (default: 1).
@@ -74,7 +89,7 @@ def torch_threads() -> Iterator[None]:
     """
     import torch
 
-    wanted = int(os.environ.get("CURATE_THREADS", "1") or 0)
+    wanted = thread_setting()
     old = torch.get_num_threads()
     if wanted > 0:
         torch.set_num_threads(wanted)

@@ -111,6 +111,8 @@ def plan_split(
     train: str | None = None,
 ) -> SplitPlan:
     """The split of every sample (a pure function of its inputs)."""
+    if seed < 0:
+        raise InvalidInput(f"seed must be 0 or more, not {seed}")
     n = len(sids)
     train = train or names[0]
     index = {int(s): i for i, s in enumerate(sids)}
