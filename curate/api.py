@@ -41,6 +41,11 @@ class Workspace:
         created_meta = not paths.meta.exists()
         try:
             paths.meta.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot create a workspace in {path}: {exc.strerror or exc}"
+            ) from None
+        try:
             ws = cls(paths)
             ws.objects.create()
             with ws._lock:

@@ -11,6 +11,7 @@ import sys
 import click
 
 from curate.cli.render import emit_json, json_option, open_workspace, stderr_console
+from curate.errors import InvalidInput
 
 
 def _stdout_console():
@@ -223,6 +224,8 @@ def tag_cmd(ctx, name, version, force: bool, delete: bool, as_json: bool) -> Non
 
     Tags name versions anywhere a version is asked for: `curate export best`.
     """
+    if delete and (name is None or version is not None or force):
+        raise InvalidInput("--delete takes the tag NAME only", hint="curate tag NAME --delete")
     with open_workspace(ctx) as ws:
         if name is None:
             tags = ws.tags()

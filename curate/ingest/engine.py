@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from curate.core.models import IngestFormat, IngestReport, Quarantined
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
-from curate.errors import Cancelled
+from curate.errors import Cancelled, InvalidInput
 from curate.ingest.decode import DEFAULT_MAX_PIXELS, BadImage, inspect_image
 from curate.ingest.sources import ColumnNames, Item, detect_format, enumerate_items
 from curate.store import ingest_repo
@@ -89,6 +89,13 @@ def run_ingest(
     fmt = detect_format(source) if options.fmt is IngestFormat.AUTO else options.fmt
     items = list(enumerate_items(source, fmt, options.columns))
     total = len(items)
+    if total == 0:  # most likely the wrong folder: say so instead of "ingested 0"
+        raise InvalidInput(
+            f"found nothing to ingest in {source} ({fmt.value})",
+            hint="imagefolder: one subfolder per class, optionally under train/ val/ test/"
+            if fmt is IngestFormat.IMAGEFOLDER
+            else None,
+        )
 
     # A previous run killed between a pack's rename and its catalog commit left
     # a pack nothing points to: drop it before adding more.
