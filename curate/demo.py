@@ -162,6 +162,18 @@ def run_demo(
         )
     if truth is None and (data.parent / "ground_truth.csv").exists():
         truth = data.parent / "ground_truth.csv"
+    # The user's inputs are checked before anything is created: a typo must not
+    # leave a half-made demo workspace behind (a rerun would then need --overwrite).
+    if data.is_dir() and not any(p.is_file() for p in data.rglob("*")):
+        raise InvalidInput(f"{data} holds no files", hint="pass --data FOLDER of images")
+    if s.generator:
+        from curate.plugins.registry import find_plugin
+
+        find_plugin("curate.generators", s.generator)
+    if truth is not None:
+        from curate.evaluate.truth import load_truth
+
+        load_truth(truth)
     out = Path(out)
     if (out / ".curate").exists():
         if not overwrite:

@@ -44,8 +44,8 @@ def list_plugins(group: str) -> list[PluginInfo]:
     ]
 
 
-def load_plugin(group: str, name: str) -> Any:
-    """Import and return the object the entry point ``name`` of ``group`` names."""
+def find_plugin(group: str, name: str) -> EntryPoint:
+    """The entry point ``name`` of ``group`` (imports nothing); :class:`NotFound` if none."""
     eps = {ep.name: ep for ep in _entry_points(group)}
     ep = eps.get(name)
     if ep is None:
@@ -57,6 +57,12 @@ def load_plugin(group: str, name: str) -> Any:
             else f"available: {', '.join(eps) or 'none'}"
         )
         raise NotFound(f"no {kind} plugin named {name!r}", hint=hint)
+    return ep
+
+
+def load_plugin(group: str, name: str) -> Any:
+    """Import and return the object the entry point ``name`` of ``group`` names."""
+    ep = find_plugin(group, name)
     try:
         return ep.load()
     except ImportError as exc:
