@@ -257,9 +257,7 @@ def latest_run_with(cat: Catalog, kinds: list[str]) -> int | None:
 def run_is_done(cat: Catalog, run_id: int) -> bool:
     """Whether scan run ``run_id`` exists and finished (a failed or running one has no say)."""
     return bool(
-        cat.scalar(
-            "SELECT count(*) FROM scan_runs WHERE run_id = ? AND status = 'done'", [run_id]
-        )
+        cat.scalar("SELECT count(*) FROM scan_runs WHERE run_id = ? AND status = 'done'", [run_id])
     )
 
 
