@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.errors import NotFound
+from curate.errors import InvalidInput, MissingDependency, NotFound
 
 # Per process: (url, pack) -> an mmap (local files) or an open fsspec file.
 _OPEN: dict[tuple[str, str], Any] = {}
@@ -42,7 +42,19 @@ class PackReader:
             from fsspec.core import url_to_fs
             from fsspec.implementations.local import LocalFileSystem
 
-            fs, root = url_to_fs(self.url, **self.storage_options)
+            try:
+                fs, root = url_to_fs(self.url, **self.storage_options)
+            except ImportError as exc:  # e.g. s3:// without s3fs
+                raise MissingDependency(
+                    f"cannot read packs from {self.url}: {exc}",
+                    hint="install the fsspec backend of that URL, or fix CURATE_OBJECTS_URL",
+                ) from None
+            except ValueError as exc:  # an unknown protocol
+                raise InvalidInput(
+                    f"cannot read packs from {self.url}: {exc}",
+                    hint="objects_url (CURATE_OBJECTS_URL) is an fsspec URL or a folder "
+                    "holding the workspace's .curate/objects/packs",
+                ) from None
             local = isinstance(fs, LocalFileSystem)
             if local and self.url.startswith("file:"):
                 # A file:// URI percent-encodes its path (Path.as_uri() writes a
