@@ -95,6 +95,7 @@ def test_a_private_instance_keeps_rays_token_auth_warning_off_the_screen(monkeyp
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray_engine, "probe_address", lambda address: None)  # no head:6379 here
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     ray_engine.connect("local")
     ray_engine.connect("head:6379")
