@@ -28,7 +28,11 @@ FORMATS_HELP = (
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
 )
-@click.option("--overwrite", is_flag=True, help="Replace DIR if it is not empty.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace DIR if it is not empty (never a workspace, nor a folder holding one).",
+)
 @engine_options
 @json_option
 @click.pass_context
