@@ -104,9 +104,29 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     ctx.obj = {"workspace": workspace}
 
 
+# click >= 8.2 raises this for a group called without a command (older ones print help).
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main() -> None:
+    """The ``curate`` executable: click's own usage errors in curate's one-line form too."""
+    from curate.cli.render import error_line
+
     try:
-        cli(prog_name="curate")
-    except KeyboardInterrupt:  # pragma: no cover - raised outside a command
+        # Not standalone: click would print a usage block, a blank line and
+        # "Error: ..." for a mistyped option; every other mistake is one line.
+        code = cli.main(prog_name="curate", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # a bare group: its help, as click prints it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else "curate"
+        error_line(exc.format_message(), f"see '{path} --help'")
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):  # raised outside a command's handler
         click.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -260,3 +260,34 @@ def test_failed_replace_keeps_the_earlier_export(site, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.rglob("*")) == before
     assert json.loads((out / "curate-manifest.json").read_text())["hash"] == first.hash
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folders
+
+
+@pytest.mark.parametrize(
+    "argv, help_path",
+    [
+        (["scan", "--folds", "1"], "curate scan"),  # out of range
+        (["status", "--bogus"], "curate status"),  # unknown option
+        (["scna"], "curate"),  # unknown command
+    ],
+)
+def test_clicks_usage_errors_are_one_line_too(argv, help_path):
+    """The executable (not CliRunner): click's usage block becomes curate's error + hint."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "curate", *argv], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2, r.stderr
+    assert lines[0].startswith("error: ") and "Usage:" not in r.stderr
+    assert lines[1] == f"hint: see '{help_path} --help'"
+
+
+def test_a_bare_group_still_prints_its_help():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "curate", "augment"], capture_output=True, text=True)
+    assert "Usage: curate augment" in r.stdout + r.stderr
+    assert "error:" not in r.stdout + r.stderr
