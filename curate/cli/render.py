@@ -51,7 +51,7 @@ def handle_errors() -> Iterator[None]:
         error_line(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        error_line("interrupted; finished work was kept")
+        error_line("interrupted: work that had finished is kept, nothing is half-written")
         sys.exit(130)
 
 

@@ -218,7 +218,7 @@ def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert "interrupted; finished work was kept" in stderr
+    assert "interrupted: work that had finished is kept" in stderr
     assert "Traceback" not in stderr
 
     total = 8 * 1437
