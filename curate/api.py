@@ -296,6 +296,7 @@ class Workspace:
         seed: int = 0,
         streaming: bool | None = None,
         max_train: int = 50_000,
+        workers: int | None = None,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
         engine=None,
@@ -311,6 +312,8 @@ class Workspace:
         ``"local"`` or ``"ray"`` (or :class:`curate.engines.EngineSettings`;
         default: ``CURATE_ENGINE``, else local) runs decoding, quality checks,
         feature maps and the folds batch by batch; same seed, same findings.
+        ``workers``: the local engine's processes (default: one per core for a
+        CPU scan, one for a CUDA scan).
         """
         from pydantic import ValidationError
 
@@ -327,6 +330,7 @@ class Workspace:
                 seed=seed,
                 streaming=streaming,
                 max_train=max_train,
+                workers=workers,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

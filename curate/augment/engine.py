@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -415,13 +414,6 @@ def _jobs_table(jobs: list[_Job]) -> pa.Table:
 
 
 # -- main side --------------------------------------------------------------------------------
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _check_overrides(policy: Policy, class_names: list[str]) -> None:
     issues = []
     for name in policy.classes:
@@ -563,6 +555,8 @@ def run_augment(
     used = policies_repo.used_copies(cat, policy.hash)  # (parent, copy) made before, even dropped
     plan, entries, parents = plan_jobs(cat, policy, request, used)
     todo = [(e, parents[e.class_id]) for e in entries if e.needed > 0]
+    from curate.engines.local import default_workers
+
     workers = min(request.workers or default_workers(), max(1, sum(e.needed for e, _ in todo)))
     report = dict(
         policy_name=policy.name,

@@ -71,6 +71,13 @@ def _stdout_console():
     "above it; every sample is still predicted out of sample). Keeps 1M-sample scans "
     "practical on a CPU; below about 62,000 labeled samples (5 folds) it changes nothing.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for decoding, feature maps and the folds (local engine). Default: "
+    "the CPU cores this process may use for a CPU scan, 1 for a CUDA scan. Same findings.",
+)
 @engine_options
 @json_option
 @click.pass_context
@@ -83,6 +90,7 @@ def scan_cmd(
     seed: int,
     streaming: bool | None,
     max_train: int,
+    workers: int | None,
     as_json: bool,
     engine,
 ) -> None:
@@ -103,6 +111,7 @@ def scan_cmd(
             seed=seed,
             streaming=streaming,
             max_train=max_train,
+            workers=workers,
             progress=progress,
             engine=engine,
         )

@@ -64,6 +64,12 @@ class ScanRequest(Model):
         description="each fold's classifier heads train on at most this many samples "
         "(a stratified random subset above it); every sample is still predicted out of sample",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="processes of the local engine (decoding, feature maps, folds); "
+        "None: every CPU core for a CPU scan, 1 for a CUDA scan; the same findings",
+    )
 
 
 class ClassSummary(Model):

@@ -207,7 +207,7 @@ def open_engine(
 
     ``packs_dir`` is the workspace's pack folder (workers read it unless
     ``objects_url`` says otherwise); ``workers`` is the local engine's process
-    count (1: run in this process, as the scan does).
+    count (1: run in this process).
     """
     from pathlib import Path
 

@@ -1,8 +1,8 @@
 """The local engine (the default): this process, or a pool of forked processes.
 
-``workers=1`` runs every batch in this process, in order (what the scan
-always did). ``workers>1`` runs them in a process pool (what augmentation
-always did): ``fork`` where the platform has it, so workers inherit the
+``workers=1`` runs every batch in this process, in order. ``workers>1``
+runs them in a process pool (augmentation and CPU scans, by default one
+process per core): ``fork`` where the platform has it, so workers inherit the
 already imported libraries instead of paying seconds each to import them
 again; at most ``3 x workers`` batches in flight, results yielded in order.
 """
@@ -32,6 +32,14 @@ def _init_worker() -> None:
 
 def _worker_ready() -> int:
     return os.getpid()
+
+
+def default_workers() -> int:
+    """Worker processes by default: the CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class LocalEngine(Engine):

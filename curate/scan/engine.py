@@ -285,10 +285,15 @@ def run_scan(
     environment's, else local in this process) runs decoding, quality
     statistics, feature maps and the folds' heads batch by batch; the kNN
     graphs, cleanlab and the findings stay here. Same seed, same findings on
-    every engine."""
+    every engine. The local engine runs them in ``request.workers`` processes
+    (default: one per core for a CPU scan)."""
     from curate.engines import using_engine
 
-    with torch_threads(), using_engine(engine, packs_dir=objects.packs_dir) as runner:
+    workers = _local_workers(request)
+    with (
+        torch_threads(),
+        using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner,
+    ):
         return _run_scan(
             cat,
             objects,
@@ -298,6 +303,32 @@ def run_scan(
             cancel=cancel,
             engine=runner,
         )
+
+
+def _local_workers(request) -> int:
+    """Processes of the local engine: ``request.workers``, else one per core on a CPU.
+
+    One on CUDA (the GPU does the heavy work; a forked child must not touch the
+    parent's CUDA context), and one when ``CURATE_THREADS`` asks torch for more
+    than one thread: a child forked after OpenMP ran in the parent can hang in
+    its own first parallel region.
+    """
+    from curate.engines.local import default_workers
+    from curate.scan.classifier import resolve_device, thread_setting
+
+    if request.workers == 1:
+        return 1
+    device = str(getattr(request.device, "value", request.device))
+    if device == "cuda" or (device == "auto" and resolve_device("auto") == "cuda"):
+        if request.workers is not None:
+            raise InvalidInput(
+                f"workers: {request.workers} processes run a CPU scan; a CUDA scan runs in one",
+                hint="leave --workers out, or scan with --device cpu",
+            )
+        return 1
+    if request.workers is None and thread_setting() != 1:
+        return 1
+    return request.workers or default_workers()
 
 
 def _scan_device(request, engine) -> str:

@@ -198,6 +198,30 @@ def test_same_seed_same_findings(scanned):
     assert a == b
 
 
+@pytest.mark.parametrize("streaming", [False, True], ids=["in-memory", "streaming"])
+def test_one_or_two_local_workers_find_the_same(scanned, streaming, monkeypatch):
+    import curate.scan.batches
+
+    # several batches per stage (decode, feature maps), as a large dataset has
+    monkeypatch.setattr(curate.scan.batches, "ENGINE_BATCH_ROWS", 64)
+    from curate.engines.local import LocalEngine
+
+    pools = []
+    get_pool = LocalEngine._get_pool
+    monkeypatch.setattr(LocalEngine, "_get_pool", lambda self: pools.append(1) or get_pool(self))
+    ws = scanned[0]
+    runs = [ws.scan(seed=0, folds=3, streaming=streaming, workers=w) for w in (1, 2)]
+    assert pools  # the second scan ran in worker processes
+    q = (
+        "SELECT sid, kind, score, is_issue, suggested_class_id, details::VARCHAR FROM findings "
+        "WHERE run_id = ? ORDER BY kind, sid"
+    )
+    one, two = (ws.catalog().rows(q, [r.run_id]) for r in runs)
+    assert runs[0].issues == runs[1].issues and runs[0].issues["label"] > 0
+    assert len(one) > 0 and one == two  # every score and detail, to the bit
+    assert runs[0].config == runs[1].config  # where it ran is not part of the result
+
+
 def test_classifier_from_the_workspace(scanned):
     ws, truth, _, _ = scanned
     clf = ws.classifier()
