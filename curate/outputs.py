@@ -87,3 +87,24 @@ def output_errors(path: str | os.PathLike) -> Iterator[None]:
         yield
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A reader sees the old file or the new one, never half of one, and an
+    ``OSError`` becomes a one-line :class:`InvalidInput`. Missing parent
+    folders are created.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    with output_errors(target):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, str):
+                tmp.write_text(data, encoding="utf-8")
+            else:
+                tmp.write_bytes(data)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)

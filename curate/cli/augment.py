@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -193,20 +194,15 @@ def preview_cmd(
     The views use the seeds `curate augment run` uses for the same samples,
     so the grid shows what materializing will add.
     """
-    from curate.outputs import check_output_file, output_errors
+    from curate.outputs import check_output_file, write_atomically
 
     loaded = _load(policy)
     check_output_file(out, make_parents=True)
     with open_workspace(ctx) as ws:
         grid = ws.augment_preview(loaded, class_name=class_name, n=count, views=views)
-    tmp = out.with_name(out.name + ".tmp")
-    with output_errors(out):
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            grid.save(tmp, format="PNG")
-            tmp.replace(out)
-        finally:
-            tmp.unlink(missing_ok=True)
+    png = io.BytesIO()
+    grid.save(png, format="PNG")
+    write_atomically(out, png.getvalue())
     if as_json:
         emit_json(
             {"out": str(out), "width": grid.width, "height": grid.height, "policy": loaded.hash}
@@ -333,7 +329,7 @@ def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool)
     Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
     after an albumentations or Pillow upgrade).
     """
-    from curate.outputs import check_output_file, output_errors
+    from curate.outputs import check_output_file, write_atomically
 
     key: int | str = int(sample) if sample.isdigit() else sample
     if out is not None:
@@ -341,8 +337,7 @@ def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool)
     with open_workspace(ctx) as ws:
         check = ws.verify_replay(key)
     if out is not None:
-        with output_errors(out):
-            out.write_bytes(check.data)
+        write_atomically(out, check.data)
     if as_json:
         emit_json(check)
     else:

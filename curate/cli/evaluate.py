@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -141,7 +140,7 @@ def evaluate_cmd(
     The classifier is a small pixel MLP trained on one CPU thread with fixed
     seeds and epochs: the same for every row, so only the data differs.
     """
-    from curate.outputs import check_output_file, output_errors
+    from curate.outputs import check_output_file, write_atomically
 
     if out is not None:
         check_output_file(out)  # before the training, not after it
@@ -158,14 +157,7 @@ def evaluate_cmd(
             progress=bar,
         )
     if out is not None:
-        path = Path(out)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with output_errors(out):
-            try:
-                tmp.write_text(result.model_dump_json(indent=2))
-                tmp.replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
+        write_atomically(out, result.model_dump_json(indent=2))
     if as_json:
         emit_json(result)
         return
