@@ -64,7 +64,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=None,
-        help="local engine processes (default: one per core on a CPU, 1 on CUDA)",
+        help="local engine processes for a CPU scan (default 1)",
     )
     ap.add_argument("--keep", default=None, help="reuse/keep the workspace in this folder")
     ap.add_argument(

@@ -75,8 +75,8 @@ def _stdout_console():
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes for decoding, feature maps and the folds (local engine). Default: "
-    "the CPU cores this process may use for a CPU scan, 1 for a CUDA scan. Same findings.",
+    help="Processes for decoding, feature maps and the folds of a CPU scan (local "
+    "engine). Default: 1. With 2 on 2 cores a scan ran 1.35-1.5x faster; same findings.",
 )
 @engine_options
 @json_option

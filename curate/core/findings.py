@@ -67,8 +67,8 @@ class ScanRequest(Model):
     workers: int | None = Field(
         default=None,
         ge=1,
-        description="processes of the local engine (decoding, feature maps, folds); "
-        "None: every CPU core for a CPU scan, 1 for a CUDA scan; the same findings",
+        description="processes of the local engine for a CPU scan (decoding, feature maps, "
+        "folds); None: 1, this process; the same findings whatever the count",
     )
 
 

@@ -1,8 +1,8 @@
 """The local engine (the default): this process, or a pool of forked processes.
 
 ``workers=1`` runs every batch in this process, in order. ``workers>1``
-runs them in a process pool (augmentation and CPU scans, by default one
-process per core): ``fork`` where the platform has it, so workers inherit the
+runs them in a process pool (augmentation by default, one process per
+core; a CPU scan with ``--workers``): ``fork`` where the platform has it, so workers inherit the
 already imported libraries instead of paying seconds each to import them
 again; at most ``3 x workers`` batches in flight, results yielded in order.
 """

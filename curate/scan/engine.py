@@ -286,7 +286,7 @@ def run_scan(
     statistics, feature maps and the folds' heads batch by batch; the kNN
     graphs, cleanlab and the findings stay here. Same seed, same findings on
     every engine. The local engine runs them in ``request.workers`` processes
-    (default: one per core for a CPU scan)."""
+    (default: this one)."""
     from curate.engines import using_engine
 
     workers = _local_workers(request)
@@ -306,29 +306,24 @@ def run_scan(
 
 
 def _local_workers(request) -> int:
-    """Processes of the local engine: ``request.workers``, else one per core on a CPU.
+    """Processes of the local engine: ``request.workers``, default 1 (this process).
 
-    One on CUDA (the GPU does the heavy work; a forked child must not touch the
-    parent's CUDA context), and one when ``CURATE_THREADS`` asks torch for more
-    than one thread: a child forked after OpenMP ran in the parent can hang in
-    its own first parallel region.
+    Opt-in, not the default: the pool forks, and forking a process that holds
+    a Ray connection (gRPC threads) hung the next Ray scan of that process in
+    a benchmark that ran both engines. Never on CUDA (the GPU does the heavy
+    work, and a forked child must not touch the parent's CUDA context).
     """
-    from curate.engines.local import default_workers
-    from curate.scan.classifier import resolve_device, thread_setting
+    from curate.scan.classifier import resolve_device
 
-    if request.workers == 1:
+    if request.workers in (None, 1):
         return 1
     device = str(getattr(request.device, "value", request.device))
     if device == "cuda" or (device == "auto" and resolve_device("auto") == "cuda"):
-        if request.workers is not None:
-            raise InvalidInput(
-                f"workers: {request.workers} processes run a CPU scan; a CUDA scan runs in one",
-                hint="leave --workers out, or scan with --device cpu",
-            )
-        return 1
-    if request.workers is None and thread_setting() != 1:
-        return 1
-    return request.workers or default_workers()
+        raise InvalidInput(
+            f"workers: {request.workers} processes run a CPU scan; a CUDA scan runs in one",
+            hint="leave --workers out, or scan with --device cpu",
+        )
+    return request.workers
 
 
 def _scan_device(request, engine) -> str:
