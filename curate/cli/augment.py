@@ -11,27 +11,16 @@ from pathlib import Path
 import click
 
 from curate.cli.engine_options import engine_options
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar, stderr_console
+from curate.cli.render import (
+    emit_json,
+    json_option,
+    open_workspace,
+    progress_bar,
+    stderr_console,
+    workspace_option,
+)
 
 POLICY_HELP = "Policy: a YAML/JSON file or a preset name (see `curate augment presets`)."
-
-
-def _workspace_option(func):
-    """`--workspace DIR` after the subcommand too (`curate augment run -w DIR ...`)."""
-
-    def remember(ctx: click.Context, _param, value):
-        if value is not None:
-            ctx.ensure_object(dict)["workspace"] = value
-        return value
-
-    return click.option(
-        "--workspace",
-        "-w",
-        type=click.Path(file_okay=False, path_type=str),
-        expose_value=False,
-        callback=remember,
-        help="Workspace folder (default: the nearest one at or above the current folder).",
-    )(func)
 
 
 def _load(policy: str):
@@ -177,7 +166,7 @@ def show_cmd(policy: str, fmt: str, class_name: str | None) -> None:
     "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
     help="PNG file to write.",
 )  # fmt: skip
-@_workspace_option
+@workspace_option
 @json_option
 @click.pass_context
 def preview_cmd(
@@ -243,7 +232,7 @@ def preview_cmd(
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be generated; store nothing.")
 @engine_options
-@_workspace_option
+@workspace_option
 @json_option
 @click.pass_context
 def run_cmd(
@@ -318,7 +307,7 @@ def run_cmd(
 @click.option(
     "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the bytes here."
 )
-@_workspace_option
+@workspace_option
 @json_option
 @click.pass_context
 def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool) -> None:

@@ -99,15 +99,23 @@ def _remember_workspace(ctx: click.Context, _param, value):
     return value
 
 
+def _workspace_kwargs() -> dict[str, Any]:
+    return {
+        "type": click.Path(file_okay=False, path_type=str),
+        "expose_value": False,
+        "callback": _remember_workspace,
+        "help": "Workspace folder (default: the nearest one at or above the current folder).",
+    }
+
+
 def workspace_param() -> click.Option:
     """`-w/--workspace DIR` after a command's name (`curate status -w DIR`), as before it."""
-    return click.Option(
-        ["--workspace", "-w"],
-        type=click.Path(file_okay=False, path_type=str),
-        expose_value=False,
-        callback=_remember_workspace,
-        help="Workspace folder (default: the nearest one at or above the current folder).",
-    )
+    return click.Option(["--workspace", "-w"], **_workspace_kwargs())
+
+
+def workspace_option(func):
+    """:func:`workspace_param` as a decorator, for the subcommands of a group."""
+    return click.option("--workspace", "-w", **_workspace_kwargs())(func)
 
 
 def open_workspace(ctx: click.Context):
