@@ -345,26 +345,40 @@ def augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
     parents' bytes from the packs itself and returns what the catalog stores.
     A failing job becomes a row with ``error`` set, reported by the driver
     with its context.
+
+    Jobs run grouped by parent, so a parent the batch uses several times
+    (balancing a rare class: many copies of few parents) is decoded once;
+    rows come back in the batch's order all the same.
     """
     from curate.augment.build import recipe_json
     from curate.imaging import decode, encode_png
 
     doc, reader, base = context
     cols = jobs.to_pydict()
-    rows: list[tuple] = []
+    jobs_in_order = list(zip(*(cols[name] for name in JOB_SCHEMA.names), strict=True))
+    where = [(job[2], job[3]) for job in jobs_in_order]  # (pack, offset): the parent's bytes
+    uses: dict[tuple[str, int], int] = {}
+    for key in where:
+        uses[key] = uses.get(key, 0) + 1
+    order = sorted(range(len(where)), key=where.__getitem__) if len(uses) < len(where) else None
+    rows: list[tuple | None] = [None] * len(jobs_in_order)
     pipelines: dict[str, tuple[Policy, Any]] = {}
-    for index, parent_id, pack, offset, nbytes, mode, key, copy in zip(
-        *(cols[name] for name in JOB_SCHEMA.names), strict=True
-    ):
+    kept: tuple[tuple[str, int], np.ndarray] | None = None  # the parent decoded last
+    for position in order or range(len(jobs_in_order)):
+        index, parent_id, pack, offset, nbytes, mode, key, copy = jobs_in_order[position]
         try:
             pipeline = pipelines.get(key)
             if pipeline is None:
                 pipeline = pipelines[key] = _pipeline(doc, key)
             policy, compose = pipeline
-            image = decode(reader.read(pack, offset, nbytes), mode=mode)
+            if kept is not None and kept[0] == (pack, offset):
+                image = kept[1].copy()  # a transform may write into its input
+            else:
+                image = decode(reader.read(pack, offset, nbytes), mode=mode)
+                kept = ((pack, offset), image.copy()) if uses[(pack, offset)] > 1 else None
             out, seed, attempt, applied = augment_one(policy, compose, image, parent_id, copy)
             if out is None:
-                rows.append((index, None, None, seed, attempt, None, None, None, None, None))
+                rows[position] = (index, None, None, seed, attempt, None, None, None, None, None)
                 continue
             png = encode_png(out)
             recipe = {
@@ -375,23 +389,21 @@ def augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
                 "attempt": attempt,
                 "decode_mode": mode,
             }
-            rows.append(
-                (
-                    index,
-                    _sha256_hex(png),
-                    png,
-                    seed,
-                    attempt,
-                    recipe_json(recipe, applied),
-                    out.shape[1],
-                    out.shape[0],
-                    1 if out.ndim == 2 else out.shape[2],
-                    None,
-                )
+            rows[position] = (
+                index,
+                _sha256_hex(png),
+                png,
+                seed,
+                attempt,
+                recipe_json(recipe, applied),
+                out.shape[1],
+                out.shape[0],
+                1 if out.ndim == 2 else out.shape[2],
+                None,
             )
         except Exception as exc:  # reported by the main process with the job's context
             error = f"{type(exc).__name__}: {exc}"
-            rows.append((index, None, None, 0, 0, None, None, None, None, error))
+            rows[position] = (index, None, None, 0, 0, None, None, None, None, error)
     columns = zip(*rows, strict=True) if rows else ([] for _ in RESULT_SCHEMA)
     return pa.table(dict(zip(RESULT_SCHEMA.names, columns, strict=True)), schema=RESULT_SCHEMA)
 

@@ -154,6 +154,43 @@ def test_results_do_not_depend_on_worker_count(tmp_path: Path):
     assert len(ids[0]) == 18 and ids[0] == ids[1]
 
 
+def test_a_batch_decoding_each_parent_once_returns_what_single_jobs_do(ws):
+    """A batch runs jobs grouped by parent and decodes a repeated parent once: each
+    row must still be what that job gives alone, in the batch's order."""
+    import pyarrow as pa
+
+    from curate.augment.build import albumentations
+    from curate.augment.engine import JOB_SCHEMA, augment_batch
+    from curate.engines.packs import PackReader
+
+    policy = Policy(**SHORT)
+    table = ws.samples(split="train")
+    parents = table.slice(0, 3).to_pylist()
+    picks = [0, 1, 0, 2, 0, 1, 2, 2]  # repeats, interleaved
+    jobs = pa.table(
+        {
+            "index": list(range(len(picks))),
+            "parent_id": [parents[i]["sample_id"] for i in picks],
+            "pack": [parents[i]["pack"] for i in picks],
+            "offset": [parents[i]["pack_offset"] for i in picks],
+            "nbytes": [parents[i]["nbytes"] for i in picks],
+            "mode": ["L"] * len(picks),
+            "key": ["default"] * len(picks),
+            "copy": list(range(len(picks))),
+        },
+        schema=JOB_SCHEMA,
+    )
+    doc = json.dumps(policy.to_document(), sort_keys=True)
+    reader = PackReader(ws.objects.packs_dir.resolve().as_uri())
+    context = (doc, reader, {"kind": "augment", "albumentations": albumentations().__version__})
+    together = augment_batch(jobs, context)
+    alone = pa.concat_tables(augment_batch(jobs.slice(i, 1), context) for i in range(len(picks)))
+    assert together.column("index").to_pylist() == list(range(len(picks)))
+    assert together.column("error").null_count == len(picks)
+    assert together.equals(alone)
+    assert len(set(together.column("sample_id").to_pylist())) == len(picks)
+
+
 def test_a_workspace_path_with_spaces_and_percent_signs(tmp_path: Path):
     """Workers find the packs through a file:// URL, which escapes such characters."""
     from curate.api import Workspace
