@@ -51,6 +51,28 @@ def check_output_file(path: str | os.PathLike, *, make_parents: bool = False) ->
     return target
 
 
+# Image formats a grid or preview may be written as, by file extension. Pillow
+# writes many more; these are the ones an image viewer opens without surprises
+# (no alpha is lost: previews are RGB).
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format for writing an image at ``path``, from its extension.
+
+    No extension means PNG. Any other extension is an error naming the ones
+    that work, so ``-o grid.txt`` does not quietly get PNG bytes.
+    """
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "PNG"
+    fmt = IMAGE_FORMATS.get(suffix)
+    if fmt is None:
+        known = ", ".join(IMAGE_FORMATS)
+        raise InvalidInput(f"cannot write an image as {suffix!r} ({path}); use one of: {known}")
+    return fmt
+
+
 def check_output_folder(path: str | os.PathLike) -> Path:
     """Raise :class:`InvalidInput` unless ``path`` is or can become a folder we may write."""
     target = Path(path)

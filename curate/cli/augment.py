@@ -164,7 +164,7 @@ def show_cmd(policy: str, fmt: str, class_name: str | None) -> None:
 )  # fmt: skip
 @click.option(
     "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-    help="PNG file to write.",
+    help="Image file to write: .png (or no extension), .jpg or .webp.",
 )  # fmt: skip
 @workspace_option
 @json_option
@@ -183,15 +183,16 @@ def preview_cmd(
     The views use the seeds `curate augment run` uses for the same samples,
     so the grid shows what materializing will add.
     """
-    from curate.outputs import check_output_file, write_atomically
+    from curate.outputs import check_output_file, image_format, write_atomically
 
+    fmt = image_format(out)
     loaded = _load(policy)
     check_output_file(out, make_parents=True)
     with open_workspace(ctx) as ws:
         grid = ws.augment_preview(loaded, class_name=class_name, n=count, views=views)
-    png = io.BytesIO()
-    grid.save(png, format="PNG")
-    write_atomically(out, png.getvalue())
+    encoded = io.BytesIO()
+    grid.save(encoded, format=fmt)
+    write_atomically(out, encoded.getvalue())
     if as_json:
         emit_json(
             {"out": str(out), "width": grid.width, "height": grid.height, "policy": loaded.hash}

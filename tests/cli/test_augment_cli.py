@@ -232,3 +232,19 @@ def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
     assert report["added"] == total - kept.num_rows  # duplicates drawn are replaced
     with Workspace.open(tmp_path / "ws") as ws:
         assert ws.samples(origins=["augmented"]).num_rows == total
+
+
+def test_preview_writes_the_format_its_extension_names(ws_dir, tmp_path):
+    for name, fmt in (("grid.jpg", "JPEG"), ("grid.webp", "WEBP"), ("grid", "PNG")):
+        out = tmp_path / name
+        r = invoke(
+            "-w", str(ws_dir), "augment", "preview", "-p", "light", "-n", "2", "-o", str(out)
+        )
+        assert r.exit_code == 0, r.output
+        with Image.open(out) as img:
+            assert img.format == fmt
+    text = tmp_path / "grid.txt"
+    r = invoke("-w", str(ws_dir), "augment", "preview", "-p", "light", "-o", str(text))
+    assert r.exit_code != 0
+    assert r.stderr.splitlines()[0].startswith("error: cannot write an image as '.txt'")
+    assert not text.exists()
