@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sys
 
 import click
@@ -148,21 +150,51 @@ def scan_cmd(
         for c in result.classes:
             table.add_row(c.name, str(c.count), str(c.label_issues), str(c.needed))
         console.print(table)
-        under = [c.name for c in plan.under_represented]
+        # Every class below the target, rarest need first: "under-represented"
+        # alone read oddly for a class one sample short of the largest.
+        under = sorted(plan.under_represented, key=lambda c: (-c.needed, c.name))
         if under:
-            console.print(f"Under-represented: {', '.join(under)}")
+            gaps = ", ".join(f"{c.name} (+{c.needed})" for c in under)
+            console.print(f"Below the target of {plan.target}: {gaps}")
     for note in result.warnings:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print("Next: curate issues --type label")
+
+
+def _short_sources(sources: list[str | None]) -> tuple[str | None, list[str]]:
+    """(the folder all sources share, each source relative to it) for a narrow table.
+
+    Full paths stay in ``--json``; the table shows ``7/digit_0596.png`` under
+    a caption naming the folder, instead of folding one long path per row.
+    """
+    paths = [s for s in sources if s]
+    folder = None
+    if len(paths) > 1 and all(os.path.isabs(p) for p in paths):
+        common = os.path.commonpath(paths)
+        if common not in ("", os.sep) and common not in paths:
+            folder = common
+    if folder is None:
+        return None, [s or "-" for s in sources]
+    return folder, [os.path.relpath(s, folder) if s else "-" for s in sources]
+
+
+def _probability(value) -> str:
+    return "?" if value is None else f"{value:.2g}"
 
 
 def _evidence(f) -> str:
     d = f.details
     kind = f.kind.value
     if kind == "label":
+        # One fact per line: a narrow terminal wraps the column predictably.
         agree = d.get("neighbour_agreement")
-        nb = f", neighbours agree {agree:.0%}" if agree is not None else ""
-        return f"p(given)={d.get('p_given')}, p(suggested)={d.get('p_suggested')}{nb}"
+        lines = [
+            f"p(given) {_probability(d.get('p_given'))}",
+            f"p(suggested) {_probability(d.get('p_suggested'))}",
+        ]
+        if agree is not None:
+            lines.append(f"kNN agree {agree:.0%}")
+        return "\n".join(lines)
     if kind in ("duplicate", "near_duplicate"):
         if d.get("group_size") == 1 and d.get("files"):
             return f"one image in {len(d['files'])} files: " + ", ".join(d["files"][:3])
@@ -242,7 +274,11 @@ def issues_cmd(
     if not found:
         console.print(f"No {kind} issues.")
         return
-    table = Table(title=f"{len(found)} {kind} finding{'s' if len(found) != 1 else ''}")
+    folder, sources = _short_sources([f.source for f in found])
+    table = Table(
+        title=f"{len(found)} {kind} finding{'s' if len(found) != 1 else ''}",
+        caption=f"sources under {folder}" if folder else None,
+    )
     table.add_column("#", justify="right")
     table.add_column("sid", justify="right")
     table.add_column("source", overflow="fold")
@@ -251,8 +287,8 @@ def issues_cmd(
         table.add_column("suggested")
     table.add_column("score", justify="right")
     table.add_column("evidence", overflow="fold")
-    for rank, f in enumerate(found, start=1):
-        row = [str(rank), str(f.sid), f.source or "-", f.given_label or f.current_label or "-"]
+    for rank, (f, source) in enumerate(zip(found, sources, strict=True), start=1):
+        row = [str(rank), str(f.sid), source, f.given_label or f.current_label or "-"]
         if kind == "label":
             row.append(f.suggested_label or "-")
         row += ["-" if f.score is None else f"{f.score:.3g}", _evidence(f)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,14 @@ def test_scan_and_issues_tables(ws_dir):
     r = curate("scan", "--folds", "3", cwd=ws_dir)
     assert r.returncode == 0, r.stderr
     assert "Issues by kind" in r.stdout and "imbalance ratio" in r.stdout
+    # 22, 18 and 20 samples once the flips and the copy are counted: largest need first.
+    assert "Below the target of 22: 1 (+4), 2 (+2)" in r.stdout
+    r = curate("issues", "--type", "label", "--all", "--limit", "4", cwd=ws_dir)
+    assert r.returncode == 0 and "4 label findings" in r.stdout
+    # Paths relative to the folder every source shares, which the caption names.
+    assert "sources under" in r.stdout
+    assert re.search(r"│ [012]/d\d{4}\.png +│", r.stdout), r.stdout
+    assert "p(given)" in r.stdout and "p(suggested)" in r.stdout
     r = curate("issues", "--type", "quality", "--all", "--limit", "3", cwd=ws_dir)
     assert r.returncode == 0 and "3 quality findings" in r.stdout
     r = curate("issues", "--class", "nope", cwd=ws_dir)
