@@ -33,10 +33,10 @@ reseeding (the price of replaying any sample alone, with any worker count)
 and the redraw of draws that change nothing (the plain loop keeps those as
 unchanged copies, ~10% of its outputs with the light preset).
 
-Each repeat runs the five side by side on a fresh copy of an ingested
-workspace, after one untimed warm-up round (``--warmup``: one-time imports,
-such as pyarrow's lazy import of pandas on curate's first Arrow array, are
-no part of throughput), with every thread of the process pinned; the
+Each repeat runs the five side by side (every other repeat in reverse
+order) on a fresh copy of an ingested workspace, after one untimed warm-up
+round (``--warmup``: one-time imports, such as pyarrow's lazy import of
+pandas on curate's first Arrow array, are no part of throughput), with every thread of the process pinned; the
 script reports images/s and the ratios (median over repeats, each repeat's
 ratio taken within it), the ratios of the best run of each (the least
 disturbed on a shared machine) and every repeat's ratio.
@@ -189,19 +189,34 @@ def bench(
     cpu: dict[str, list[float]] = {k: [] for k in names}  # images per CPU second
     cores = sorted(os.sched_getaffinity(0))
     load = []
+
+    def plain(out_dir: Path | None = None, redraw: bool = False):
+        def run():
+            with Workspace.open(template) as ws:
+                return baseline(ws, policy, out_dir, copies, redraw=redraw)
+
+        return run
+
+    def with_curate(workers: int):
+        return lambda: curate_run(template, tmp / f"{name}-run", policy, workers, copies)
+
+    one, two = {cores[0]}, set(cores[:2])
+    configs = [  # (name, cores it may use, run)
+        ("baseline_1core", one, plain()),
+        ("baseline_redraw_1core", one, plain(redraw=True)),
+        ("baseline_files_1core", one, plain(tmp / f"{name}-plain")),
+        ("curate_1worker", one, with_curate(1)),
+        ("curate_2workers", two, with_curate(2)),
+    ]
     for repeat in range(-warmup, repeats):
         if repeat >= 0:
             load.append(os.getloadavg()[0])
-        pin({cores[0]})
-        with Workspace.open(template) as ws:
-            runs = {
-                "baseline_1core": baseline(ws, policy, None, copies),
-                "baseline_redraw_1core": baseline(ws, policy, None, copies, redraw=True),
-                "baseline_files_1core": baseline(ws, policy, tmp / f"{name}-plain", copies),
-            }
-        runs["curate_1worker"] = curate_run(template, tmp / f"{name}-run", policy, 1, copies)
-        pin(set(cores[:2]))
-        runs["curate_2workers"] = curate_run(template, tmp / f"{name}-run", policy, 2, copies)
+        # Every other repeat in reverse order: a machine that speeds up or slows
+        # down during a repeat favours neither side.
+        runs = {}
+        for key, allowed, run in configs if repeat % 2 == 0 else configs[::-1]:
+            pin(allowed)
+            runs[key] = run()
         if repeat < 0:  # warm-up: one-time imports and caches, in neither side's figures
             continue
         for key, (n, seconds, cpu_s) in runs.items():
