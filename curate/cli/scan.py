@@ -149,12 +149,12 @@ def scan_cmd(
         for c in result.classes:
             table.add_row(c.name, str(c.count), str(c.label_issues), str(c.needed))
         console.print(table)
-        # Every class below the target, rarest need first: "under-represented"
-        # alone read oddly for a class one sample short of the largest.
+        # Every class below the target with what it needs, largest need first: a
+        # bare list read as if a class one sample short were as rare as the rarest.
         under = sorted(plan.under_represented, key=lambda c: (-c.needed, c.name))
         if under:
             gaps = ", ".join(f"{c.name} (+{c.needed})" for c in under)
-            console.print(f"Below the target of {plan.target}: {gaps}")
+            console.print(f"Under-represented (below the target of {plan.target}): {gaps}")
     for note in result.warnings:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print("Next: curate issues --type label")

@@ -103,7 +103,7 @@ def test_scan_and_issues_tables(ws_dir):
     assert r.returncode == 0, r.stderr
     assert "Issues by kind" in r.stdout and "imbalance ratio" in r.stdout
     # 22, 18 and 20 samples once the flips and the copy are counted: largest need first.
-    assert "Below the target of 22: 1 (+4), 2 (+2)" in r.stdout
+    assert "Under-represented (below the target of 22): 1 (+4), 2 (+2)" in r.stdout
     r = curate("issues", "--type", "label", "--all", "--limit", "4", cwd=ws_dir)
     assert r.returncode == 0 and "4 label findings" in r.stdout
     # Paths relative to the folder every source shares, which the caption names.
