@@ -214,3 +214,19 @@ async def test_the_mouse_reaches_screens_rows_and_actions(digits_ws):
         await settle(app, pilot)
         assert _of(seen, m.ChangeRecorded)[-1].decision.sid == target.sid
     assert [(op, sid) for op, sid, *_ in _pending(digits_ws)] == [("drop", target.sample_id)]
+
+
+def test_scores_too_small_for_four_decimals_keep_their_exponent():
+    """Clear label mistakes score ~1e-10: the score column must not show them all as 0.0000."""
+    from curate.tui.screens.review import _score
+
+    assert [_score(v) for v in (1.33e-10, 3e-5, 1e-4, 0.0012, 0.5, 0.0)] == [
+        "1e-10",
+        "3e-05",
+        "0.0001",
+        "0.0012",
+        "0.5000",
+        "0.0000",
+    ]
+    assert all(len(_score(v)) <= 6 for v in (1e-300, 9.99e-5, 0.99999, 1.0))
+    assert _score(None) == ""

@@ -47,7 +47,12 @@ def evidence(finding: Any) -> list[tuple[int, str]]:
 
 
 def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    """Six columns at most. Clear label mistakes score ~1e-10: four decimals
+    would show the whole top of the list as 0.0000, so small scores keep
+    their exponent instead."""
+    if value is None:
+        return ""
+    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-4 else f"{value:.0e}"
 
 
 def _why_unchanged(report: Any) -> str:
@@ -224,7 +229,7 @@ class ReviewScreen(CurateScreen):
         if f.suggested_label:
             lines.append(f"suggested [b]{f.suggested_label}[/b]")
         if f.score is not None:
-            lines.append(f"score {f.score:.4f} (lower = more suspicious)")
+            lines.append(f"score {f.score:.3g} (lower = more suspicious)")
         if f.source:
             # The last three path parts: enough to find the file, and the same
             # wherever the dataset lives (absolute paths overflow an 80-column pane).
