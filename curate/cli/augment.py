@@ -281,14 +281,17 @@ def run_cmd(
         + (f", target {report.target}" if report.target is not None else "")
     )
     table = Table(title=title)
-    for col in ("class", "count", "parents", "needed", "added", "duplicates", "unchanged", "note"):
+    # A dry run made nothing: its outcome columns would be all zeros.
+    outcome = () if report.dry_run else ("added", "duplicates", "unchanged")
+    columns = ("class", "count", "parents", "needed", *outcome, "note")
+    for col in columns:
         table.add_column(col, justify="left" if col in ("class", "note") else "right")
     for c in report.classes:
         if c.needed or c.added or c.note:
+            cells = {"class": c.name, "note": c.note or ""}
             table.add_row(
-                c.name, str(c.count), str(c.parents), str(c.needed), str(c.added),
-                str(c.duplicates), str(c.unchanged), c.note or "",
-            )  # fmt: skip
+                *(cells[col] if col in cells else str(getattr(c, col)) for col in columns)
+            )
     console.print(table)
     if report.dry_run:
         console.print(f"Dry run: {report.needed} samples would be generated; nothing stored.")

@@ -109,6 +109,10 @@ def test_dry_run_stores_nothing(ws_dir):
     r = invoke("augment", "run", "-w", str(ws_dir), "--policy", "light", "--dry-run", "--json")
     report = json.loads(r.stdout)
     assert report["dry_run"] and report["needed"] == 18 and report["added"] == 0
+    r = invoke("augment", "run", "-w", str(ws_dir), "--policy", "light", "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "needed" in r.stdout and "duplicates" not in r.stdout  # nothing was made
+    assert "Dry run: 18 samples would be generated; nothing stored." in r.stdout
     after = json.loads(invoke("-w", str(ws_dir), "status", "--json").stdout)
     assert after["origins"] == before["origins"] and "augmented" not in after["origins"]
 
