@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -357,9 +358,7 @@ def augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
     cols = jobs.to_pydict()
     jobs_in_order = list(zip(*(cols[name] for name in JOB_SCHEMA.names), strict=True))
     where = [(job[2], job[3]) for job in jobs_in_order]  # (pack, offset): the parent's bytes
-    uses: dict[tuple[str, int], int] = {}
-    for key in where:
-        uses[key] = uses.get(key, 0) + 1
+    uses = Counter(where)
     order = sorted(range(len(where)), key=where.__getitem__) if len(uses) < len(where) else None
     rows: list[tuple | None] = [None] * len(jobs_in_order)
     pipelines: dict[str, tuple[Policy, Any]] = {}
