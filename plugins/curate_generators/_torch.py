@@ -67,11 +67,15 @@ def prepare_module(module: torch.nn.Module, device: torch.device) -> torch.nn.Mo
     return module
 
 
-def maybe_compile(module, device: torch.device, enabled: bool):
-    """``torch.compile(mode="reduce-overhead")`` on CUDA when asked (CUDA graphs)."""
+def maybe_compile(module, device: torch.device, enabled: bool, mode: str = "reduce-overhead"):
+    """``torch.compile`` on CUDA when asked; ``reduce-overhead`` captures CUDA graphs.
+
+    ``dynamic=False``: a module called at two batch sizes gets one static graph
+    for each, instead of a slower shape-generic one after the second size.
+    """
     if not enabled or device.type != "cuda":
         return module
-    return torch.compile(module, mode="reduce-overhead", fullgraph=False)
+    return torch.compile(module, mode=mode, fullgraph=False, dynamic=False)
 
 
 def model_size(height: int, width: int, multiple: int, minimum: int = 8) -> tuple[int, int]:
@@ -94,13 +98,45 @@ def to_model_tensor(
     return x.to(device)
 
 
-def from_model_tensor(x: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """float (N, C, h, w) in [-1, 1] -> uint8 (N, H, W, C) at the data's size."""
+def to_uint8_images(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """float (N, C, h, w) in [-1, 1] -> uint8 (N, H, W, C) at the data's size, on x's device."""
     x = x.detach().float()
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def to_host(batches: Iterator[tuple[int, torch.Tensor]], device: torch.device):
+    """``(offset, tensor)`` pairs -> ``(offset, numpy array)`` pairs, in order.
+
+    On CUDA the copy of batch i to (pinned) host memory is queued without
+    waiting, and batch i is handed over once batch i+1 has been queued, so
+    the GPU computes the next batch while the caller handles this one (the
+    wait is on the copy's event, not on the whole stream). On CPU each batch
+    is handed over at once.
+    """
+    if device.type != "cuda":
+        for offset, x in batches:
+            yield offset, x.cpu().numpy()
+        return
+    pending = None
+    for offset, x in batches:
+        host = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+        host.copy_(x, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        if pending is not None:
+            yield _collect(pending)
+        pending = (offset, host, copied)
+    if pending is not None:
+        yield _collect(pending)
+
+
+def _collect(pending) -> tuple[int, np.ndarray]:
+    offset, host, copied = pending
+    copied.synchronize()
+    return offset, host.numpy()
 
 
 def torch_generator(device: torch.device, seed: int) -> torch.Generator:

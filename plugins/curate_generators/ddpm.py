@@ -293,12 +293,15 @@ class DDPMGenerator(Generator):
         bs = p.sample_batch_size or self._default_batch(256, 2048)
         # CUDA graphs replay one shape: pad the last batch instead of recompiling.
         fixed = p.compile and dev.type == "cuda"
-        for offset, count in T.batches(n, bs):
-            rows = bs if fixed else count
-            x = self._denoise(cls, rows, derive_seed("ddpm-sample", seed, offset))
-            yield GeneratedBatch(
-                images=T.from_model_tensor(x[:count], (h, w)), seed=seed, offset=offset
-            )
+
+        def made() -> Iterator[tuple[int, torch.Tensor]]:
+            for offset, count in T.batches(n, bs):
+                rows = bs if fixed else count
+                x = self._denoise(cls, rows, derive_seed("ddpm-sample", seed, offset))
+                yield offset, T.to_uint8_images(x[:count], (h, w))
+
+        for offset, images in T.to_host(made(), dev):
+            yield GeneratedBatch(images=images, seed=seed, offset=offset)
 
     def _denoise(self, cls: int, rows: int, seed: int) -> torch.Tensor:
         p = self.params
