@@ -26,6 +26,13 @@ from curate.tui.screens.dialogs import ClassPicker
 from curate.tui.widgets.image import PixelImage, ThumbnailStrip
 
 KINDS = ["label", "duplicate", "near_duplicate", "outlier", "quality", "conflict"]
+
+
+def _kind_cell(kind: str) -> str:
+    return kind.replace("near_duplicate", "near dup")
+
+
+KIND_WIDTH = max(len(_kind_cell(k)) for k in KINDS)
 FINDINGS_LIMIT = 2000
 NEIGHBOURS_SHOWN = 4
 
@@ -109,9 +116,11 @@ class ReviewScreen(CurateScreen):
         with Horizontal(id="review-body"):
             table = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
             # Fixed widths where the content has a fixed format (an 8-character
-            # id prefix, a 4-decimal score), so the table does not reflow as rows load.
+            # id prefix, a known set of kinds, a 4-decimal score), so the table
+            # does not reflow as rows load: an auto-width "kind" header was
+            # sometimes drawn at the header's width before the rows widened it.
             table.add_column("sample", key="sample", width=8)
-            table.add_column("kind", key="kind")
+            table.add_column("kind", key="kind", width=KIND_WIDTH)
             table.add_column("given", key="given")
             table.add_column("sugg.", key="suggested")
             table.add_column("score", key="score", width=6)
@@ -171,7 +180,7 @@ class ReviewScreen(CurateScreen):
         for f in self.findings:
             table.add_row(
                 f.sample_id[:8],
-                f.kind.value.replace("near_duplicate", "near dup"),
+                _kind_cell(f.kind.value),
                 f.given_label or "",
                 f.suggested_label or "",
                 _score(f.score),
