@@ -75,6 +75,36 @@ async def settle(app, pilot, rounds: int = 4) -> None:
             with suppress(WorkerCancelled):
                 await worker.wait()
     await pilot.pause()
+    await tables_laid_out(app, pilot)
+
+
+async def tables_laid_out(app, pilot, tries: int = 100) -> None:
+    """Wait until every DataTable on the screen has measured the rows it was given.
+
+    A DataTable sizes its columns on its next idle pass after rows arrive, and
+    rows it drew before that pass stay in its render cache at the old widths
+    (the cache key has no column widths: Textual 8.2), so a screenshot under
+    load could show header-width columns (a flaky snapshot in full runs).
+    Textual has no public "measured" flag, so this reads the table's own
+    pending-work fields, then drops its render caches and redraws.
+    """
+    from textual.widgets import DataTable
+
+    for _ in range(tries):
+        tables = list(app.screen.query(DataTable))
+        pending = [
+            table
+            for table in tables
+            if table._require_update_dimensions or table._updated_cells or table._new_rows
+        ]
+        if not pending:
+            for table in tables:
+                table._clear_caches()
+                table.refresh()
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"DataTables still laying out after {tries} pauses: {pending}")
 
 
 def call(app, fn, *args, write: bool = False, **kwargs):

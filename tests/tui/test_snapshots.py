@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from curate.tui.app import CurateApp
-from tests.tui.conftest import SIZE, SMALL, settle
+from tests.tui.conftest import SIZE, SMALL, settle, tables_laid_out
 
 
 def _settled(*keys: str):
@@ -27,6 +27,7 @@ def _settled(*keys: str):
         await pilot.pause(0.1)
         app.screen.refresh(layout=True)
         await pilot.pause(0.1)
+        await tables_laid_out(app, pilot)
 
     return run_before
 
