@@ -81,12 +81,14 @@ async def settle(app, pilot, rounds: int = 4) -> None:
 async def tables_laid_out(app, pilot, tries: int = 100) -> None:
     """Wait until every DataTable on the screen has measured the rows it was given.
 
-    A DataTable sizes its columns on its next idle pass after rows arrive, and
-    rows it drew before that pass stay in its render cache at the old widths
-    (the cache key has no column widths: Textual 8.2), so a screenshot under
-    load could show header-width columns (a flaky snapshot in full runs).
-    Textual has no public "measured" flag, so this reads the table's own
-    pending-work fields, then drops its render caches and redraws.
+    A DataTable sizes its columns on its next idle pass after rows arrive; a
+    screenshot under load showed header-width columns ("6bc6" for a hash: a
+    flaky snapshot in full runs). Textual has no public "measured" flag, so
+    this reads the table's own pending-work fields, then drops its render
+    caches (keyed without column widths) and redraws. Waiting alone still
+    failed 1 run in 10 under load; with the redraw 10 of 10 passed. A probe
+    of a bare DataTable did not reproduce stale rows after the idle pass, so
+    which of the two mattered is not settled.
     """
     from textual.widgets import DataTable
 
