@@ -1,4 +1,11 @@
-"""Decode and encode images, alone or in batches. Pillow + numpy only."""
+"""Decode and encode images, alone or in batches.
+
+Pillow decodes and encodes everything, except one fast path: 8-bit grey and
+RGB PNGs whose pixels need no conversion are decoded by libpng through OpenCV
+(which albumentations already brings), 4-5x faster on small images, where
+Pillow's per-file Python work is most of the cost. The pixels are the same
+(PNG is lossless and nothing is converted); a test holds the two paths equal.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,46 @@ import numpy as np
 
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk, always the same 12 bytes
+#: PNG colour types OpenCV decodes to exactly Pillow's pixels: 0 grey, 2 truecolour.
+_PNG_COLOUR_MODE = {0: "L", 2: "RGB"}
+
+
+def _decode_png_fast(data: bytes, mode: str | None) -> np.ndarray | None:
+    """Pixels of an 8-bit grey or RGB PNG in ``mode`` (None: its own), or None
+    when Pillow must decode it (another format, bit depth or colour type; a
+    conversion other than grey -> RGB, whose formula is Pillow's; a
+    transparent colour, which OpenCV turns into an alpha channel; bad data).
+    A truncated file goes to Pillow before libpng sees it: libpng would print
+    its complaint on stderr (a terminal UI's screen), Pillow raises it."""
+    if (
+        len(data) < 45
+        or data[:8] != _PNG_SIGNATURE
+        or data[12:16] != b"IHDR"
+        or data[-12:] != _PNG_END
+    ):
+        return None
+    native = _PNG_COLOUR_MODE.get(data[25])
+    if native is None or data[24] != 8:
+        return None
+    wanted = mode or native
+    if wanted != native and not (native == "L" and wanted == "RGB"):
+        return None
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint8:
+        return None
+    if native == "L":
+        if arr.ndim != 2:
+            return None
+        # Pillow's L -> RGB copies the grey value into each channel, as this does
+        return arr if wanted == "L" else np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        return None
+    return np.ascontiguousarray(arr[:, :, ::-1])  # OpenCV's BGR -> RGB
+
 
 def decode(
     data: bytes, *, mode: str | None = None, size: tuple[int, int] | None = None
@@ -16,6 +63,12 @@ def decode(
     """Bytes -> uint8 array (H, W) for mode L, else (H, W, C). ``size`` is (width, height)."""
     from PIL import Image
 
+    arr = _decode_png_fast(data, mode)
+    if arr is not None:
+        if size is None or (arr.shape[1], arr.shape[0]) == tuple(size):
+            return arr
+        resized = Image.fromarray(arr).resize(tuple(size), Image.Resampling.BILINEAR)
+        return np.asarray(resized, dtype=np.uint8).copy()
     with Image.open(io.BytesIO(data)) as img:
         if mode is not None and img.mode != mode:
             img = img.convert(mode)

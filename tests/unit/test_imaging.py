@@ -1,0 +1,101 @@
+"""curate.imaging.decode: the OpenCV fast path gives Pillow's pixels, or steps aside."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from curate.imaging import _decode_png_fast, decode
+
+RNG = np.random.default_rng(0)
+GREY = RNG.integers(0, 256, (13, 17), dtype=np.uint8)
+COLOUR = RNG.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+ALPHA = RNG.integers(0, 256, (13, 17, 4), dtype=np.uint8)
+
+
+def png(image: Image.Image, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", **kwargs)
+    return buf.getvalue()
+
+
+def gamma(value: int) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", value.to_bytes(4, "big"))
+    return info
+
+
+CASES = {
+    "L": png(Image.fromarray(GREY)),
+    "RGB": png(Image.fromarray(COLOUR)),
+    "RGBA": png(Image.fromarray(ALPHA)),
+    "LA": png(Image.fromarray(GREY).convert("LA")),
+    "P": png(Image.fromarray(COLOUR).quantize(16)),
+    "1": png(Image.fromarray(GREY).convert("1")),
+    "I;16": png(Image.fromarray(GREY.astype(np.uint16) * 257)),
+    "L+tRNS": png(Image.fromarray(GREY), transparency=5),
+    "RGB+tRNS": png(Image.fromarray(COLOUR), transparency=(1, 2, 3)),
+    "L+gAMA": png(Image.fromarray(GREY), pnginfo=gamma(45455)),
+    "RGB+gAMA": png(Image.fromarray(COLOUR), pnginfo=gamma(100000)),
+    "RGB level 1": png(Image.fromarray(COLOUR), compress_level=1),
+    "JPEG": (lambda b: (Image.fromarray(COLOUR).save(b, format="JPEG"), b.getvalue())[1])(
+        io.BytesIO()
+    ),
+}
+
+
+def pillow_decode(data: bytes, mode: str | None, size=None) -> np.ndarray:
+    """What decode() did before the fast path (Pillow only)."""
+    with Image.open(io.BytesIO(data)) as img:
+        if mode is not None and img.mode != mode:
+            img = img.convert(mode)
+        elif img.mode not in ("L", "RGB", "RGBA"):
+            img = img.convert("RGB")
+        if size is not None and img.size != tuple(size):
+            img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8).copy()
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("mode", [None, "L", "RGB"])
+@pytest.mark.parametrize("size", [None, (9, 7)])
+def test_decode_matches_pillow(name, mode, size):
+    data = CASES[name]
+    got = decode(data, mode=mode, size=size)
+    want = pillow_decode(data, mode, size)
+    assert got.dtype == np.uint8 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("L", None), ("L", "L"), ("L", "RGB"), ("RGB", None), ("RGB", "RGB"), ("L+gAMA", "L")],
+)
+def test_fast_path_taken_for_plain_grey_and_rgb(name, mode):
+    assert _decode_png_fast(CASES[name], mode) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [
+        ("RGB", "L"),  # Pillow's luma formula, not OpenCV's
+        ("RGB+tRNS", None),  # OpenCV would add an alpha channel
+        ("P", "RGB"),
+        ("I;16", "L"),
+        ("1", "L"),
+        ("RGBA", None),
+        ("JPEG", "RGB"),
+    ],
+)
+def test_fast_path_steps_aside(name, mode):
+    assert _decode_png_fast(CASES[name], mode) is None
+
+
+def test_truncated_png_is_pillows_error(capfd):
+    data = CASES["L"]
+    with pytest.raises(OSError):
+        decode(data[: len(data) // 2], mode="L")
+    assert "libpng" not in capfd.readouterr().err
