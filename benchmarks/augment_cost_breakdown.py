@@ -22,14 +22,11 @@ curate.) Counts do not depend on the machine's load, unlike wall time.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 DIGITS = Path(__file__).resolve().parent.parent / "sample_data" / "digits"
 
@@ -46,7 +43,7 @@ def main() -> None:
     from curate.api import Workspace
     from curate.augment.policy import load_policy
     from curate.engines.packs import PackReader
-    from curate.imaging import encode_png
+    from curate.imaging import decode, encode_png
 
     if "reseed" in args.without:
         build._SharedRandom.reseed = lambda self, seed: None
@@ -70,8 +67,7 @@ def main() -> None:
             compose = policy.compile(seed=0)
             blobs = [ws.objects.read(*w) for w in where]
             for data in blobs * k:
-                with Image.open(io.BytesIO(data)) as im:
-                    image = np.asarray(im)
+                image = decode(data)
                 encode_png(compose(image=image)["image"])
             return
         n = table.num_rows

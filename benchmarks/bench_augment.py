@@ -7,8 +7,9 @@ For two datasets, (a) the sample digits (1437 8x8 grayscale PNGs) and (b)
 generated 224x224 RGB PNGs, and one policy (default: the `light` preset):
 
 * baseline: a plain albumentations loop, one process pinned to one core, over
-  the same stored PNG bytes: decode (Pillow) -> Compose(image=...) -> encode
-  PNG (the same encoder settings curate uses), kept in memory. The targets are
+  the same stored PNG bytes: decode -> Compose(image=...) -> encode PNG
+  (curate's own decode and encode functions, so the same codecs: libpng
+  through OpenCV for plain grey/RGB PNGs, Pillow otherwise), kept in memory. The targets are
   judged against this one: it is the augmentation work alone.
 * baseline with redraws (context, not the target): the same loop, drawing
   again when a draw left the image unchanged, as curate does. Its outputs
@@ -27,7 +28,7 @@ generated 224x224 RGB PNGs, and one policy (default: the `light` preset):
 
 Decode and encode are in the baseline on purpose: a loop that materializes
 augmented images has to read its inputs and write its outputs, and curate
-does exactly the same decode (Pillow) and PNG encode per sample. What the
+does exactly the same decode and PNG encode per sample. What the
 ratios measure is what curate adds on top: its bookkeeping, its per-sample
 reseeding (the price of replaying any sample alone, with any worker count)
 and the redraw of draws that change nothing (the plain loop keeps those as
@@ -47,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import platform
@@ -104,7 +104,7 @@ def baseline(
     ``redraw``, a draw that left the image unchanged is drawn again, as
     curate does: the loop then makes the same kind of outputs as curate.
     """
-    from curate.imaging import encode_png
+    from curate.imaging import decode, encode_png
 
     table = ws.samples(origins=["original"])
     blobs = [
@@ -125,8 +125,7 @@ def baseline(
         out_dir.mkdir(parents=True)
     count = 0
     for data, mode in zip(blobs * copies, modes * copies, strict=True):
-        with Image.open(io.BytesIO(data)) as im:
-            image = np.asarray(im.convert(mode) if im.mode != mode else im)
+        image = decode(data, mode=mode)
         out = compose(image=image)["image"]
         while redraw and out.shape == image.shape and np.array_equal(out, image):
             out = compose(image=image)["image"]

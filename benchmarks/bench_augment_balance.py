@@ -25,7 +25,6 @@ copies-mode benchmark (`bench_augment.py`) measures.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -36,7 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_augment import DIGITS, pin  # noqa: E402
@@ -58,7 +56,7 @@ def make_workspace(root: Path, keep: int) -> Path:
 
 def plain_loop(template: Path, policy, n: int) -> tuple[int, float]:
     from curate.api import Workspace
-    from curate.imaging import encode_png
+    from curate.imaging import decode, encode_png
 
     with Workspace.open(template) as ws:
         table = ws.samples(origins=["original"])
@@ -68,8 +66,7 @@ def plain_loop(template: Path, policy, n: int) -> tuple[int, float]:
     start = time.perf_counter()
     images = []
     for data in blobs:
-        with Image.open(io.BytesIO(data)) as im:
-            images.append(np.asarray(im.convert("L") if im.mode != "L" else im))
+        images.append(decode(data, mode="L"))  # curate's decoder, so the same codec
     for k in range(n):
         image = images[k % len(images)]
         out = compose(image=image)["image"]
