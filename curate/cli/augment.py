@@ -317,18 +317,18 @@ def run_cmd(
 def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool) -> None:
     """Rebuild an augmented SAMPLE from its recipe and compare.
 
-    SAMPLE is a sid, a sample id, a unique id prefix or a source path.
+    SAMPLE is a sid (`sid:N` to be explicit), a sample id, a unique id
+    prefix or a source path.
 
     Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
     after an albumentations or Pillow upgrade).
     """
     from curate.outputs import check_output_file, write_atomically
 
-    key: int | str = int(sample) if sample.isdigit() else sample
     if out is not None:
         check_output_file(out)
     with open_workspace(ctx) as ws:
-        check = ws.verify_replay(key)
+        check = ws.verify_replay(sample)
     if out is not None:
         write_atomically(out, check.data)
     if as_json:

@@ -1,7 +1,8 @@
 """Working changes: `curate relabel|drop|restore|accept|changes|reset|split`.
 
 Each edit is pending (like git's index) until `curate commit`. Samples are
-named by sample id, a unique id prefix (4+ hex characters) or source path.
+named by sid (the number `curate issues` shows; `sid:N` to be explicit),
+sample id, a unique id prefix (4+ hex characters) or source path.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def _report(report, verb: str, as_json: bool) -> None:
 def relabel_cmd(ctx, sample: str, label: str, reason, new_class: bool, as_json: bool) -> None:
     """Give SAMPLE the class LABEL (a pending change).
 
-    SAMPLE is a sample id, a unique id prefix or a source path.
+    SAMPLE is a sid (the number `curate issues` shows; `sid:N` to be
+    explicit), a sample id, a unique id prefix or a source path. A number
+    that is both a sid and the start of another sample's id is refused.
     """
     with open_workspace(ctx) as ws:
         report = ws.relabel(sample, label, reason=reason, new_class=new_class)
@@ -125,8 +128,8 @@ def accept_cmd(
     Reads the label findings of the newest scan run that has them, most
     suspicious (lowest score) first. Skips samples already dropped, already
     carrying the suggested label, or relabeled by hand since. Each relabel
-    records the run id, score and confidence. SAMPLES (sample ids, unique id
-    prefixes or source paths) accepts just their suggestions, even for a
+    records the run id, score and confidence. SAMPLES (sids, sample ids,
+    unique id prefixes or source paths) accepts just their suggestions, even for a
     sample relabeled by hand (the TUI's accept key records the same).
     """
     with open_workspace(ctx) as ws:

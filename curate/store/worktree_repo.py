@@ -23,20 +23,40 @@ MIN_PREFIX = 4
 
 # -- samples -----------------------------------------------------------------------------
 def resolve_sample(cat: Catalog, ref: str) -> int:
-    """sid of the sample named by a sample_id, a unique sample_id prefix or a source path.
+    """sid of the sample named by a sid, a sample_id, a unique sample_id prefix or a
+    source path.
 
-    Tried in that order; a hex string that matches no sample_id is tried as a
-    path. Ambiguity is an error, never a guess.
+    A number is a sid (what ``curate issues`` shows) when such a sample exists,
+    and ``sid:N`` says so explicitly. Digits are hex too: a number that is a
+    sid and also starts another sample's id is refused, never guessed. A hex
+    string that matches no sample_id is tried as a path.
     """
     text = str(ref).strip()
     if not text:
         raise InvalidInput("empty sample reference")
+    explicit = re.fullmatch(r"sid:\s*(\d{1,18})", text, flags=re.IGNORECASE)
+    if explicit:
+        rows = cat.rows("SELECT sid FROM samples WHERE sid = ?", [int(explicit[1])])
+        if not rows:
+            raise NotFound(f"no sample has sid {explicit[1]}")
+        return int(rows[0][0])
+    by_sid = None
+    if text.isdigit() and len(text) <= 18:
+        rows = cat.rows("SELECT sid FROM samples WHERE sid = ?", [int(text)])
+        by_sid = int(rows[0][0]) if rows else None
     if _HEX.match(text):
         rows = cat.rows(
             "SELECT sid, sample_id FROM samples WHERE starts_with(sample_id, ?) "
             "ORDER BY sample_id LIMIT 6",
             [text.lower()],
         )
+        others = [r for r in rows if int(r[0]) != by_sid]
+        if by_sid is not None and others:
+            raise InvalidInput(
+                f"{text!r} is ambiguous: sid {by_sid}, and the start of sample id "
+                f"{others[0][1][:12]}",
+                hint=f"write sid:{text} for the sid, or more characters of the sample id",
+            )
         if len(rows) == 1:
             return int(rows[0][0])
         if len(rows) > 1:
@@ -46,6 +66,8 @@ def resolve_sample(cat: Catalog, ref: str) -> int:
                 + (", ..." if len(rows) > 5 else ""),
                 hint="use more characters of the sample id",
             )
+    if by_sid is not None:
+        return by_sid
     candidates = sorted({text, os.path.normpath(text), os.path.abspath(text)})
     rows = cat.rows(
         "SELECT DISTINCT sid FROM sources WHERE list_contains(?, uri) ORDER BY sid", [candidates]
@@ -71,7 +93,7 @@ def resolve_sample(cat: Catalog, ref: str) -> int:
     hint = (
         f"a sample id prefix needs at least {MIN_PREFIX} hex characters"
         if re.fullmatch(r"[0-9a-fA-F]{1,3}", text)
-        else "name a sample by its id, a unique id prefix or its source path"
+        else "name a sample by its sid, its id, a unique id prefix or its source path"
     )
     raise NotFound(f"no sample matches {text!r}", hint=hint)
 

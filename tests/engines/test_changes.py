@@ -30,7 +30,8 @@ def test_resolve_sample_by_id_prefix_and_path(tmp_path, monkeypatch):
     tail = os.path.join(os.path.basename(os.path.dirname(source)), os.path.basename(source))
     assert ws.resolve_sample(tail) == sid0  # the end of a path
     prefixes = Counter(i[:4] for i in t.column("sample_id").to_pylist())
-    shared = sorted(p for p, n in prefixes.items() if n > 1)
+    # (all-digit prefixes may also be sids: see the test below)
+    shared = sorted(p for p, n in prefixes.items() if n > 1 and not p.isdigit())
     assert shared, "sample data has no shared 4-character prefix"
     with pytest.raises(InvalidInput, match=f"sample prefix '{shared[0]}' is ambiguous"):
         ws.resolve_sample(shared[0])
@@ -39,6 +40,43 @@ def test_resolve_sample_by_id_prefix_and_path(tmp_path, monkeypatch):
     with pytest.raises(NotFound) as err:
         ws.resolve_sample("abc")
     assert "at least 4" in err.value.hint
+    ws.close()
+
+
+def test_resolve_sample_by_sid_and_refuse_a_sid_that_is_also_an_id_prefix(tmp_path):
+    """`curate issues` shows sids; a number naming another sample's id prefix is refused."""
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(SAMPLE_DIGITS)
+    t = ws.samples()
+    sids = t.column("sid").to_pylist()
+    sample_ids = t.column("sample_id").to_pylist()
+    owner = {}
+    for sid, sample_id in zip(sids, sample_ids, strict=True):
+        owner.setdefault(sample_id[:4], []).append(sid)
+    # a sid of 4 digits that is also the start of exactly one other sample's id
+    clash = next(
+        s
+        for s in sids
+        if len(str(s)) == 4 and owner.get(str(s), [s]) != [s] and len(owner[str(s)]) == 1
+    )
+    plain = next(s for s in sids if len(str(s)) <= 3)
+    assert ws.resolve_sample(str(plain)) == plain  # too short to be an id prefix
+    assert ws.resolve_sample(f"sid:{clash}") == clash
+    with pytest.raises(InvalidInput, match=f"'{clash}' is ambiguous: sid {clash}") as err:
+        ws.resolve_sample(str(clash))
+    assert f"sid:{clash}" in err.value.hint
+    with pytest.raises(NotFound, match="no sample has sid 99999"):
+        ws.resolve_sample("sid:99999")
+    # the relabel the walkthrough made: it changed another sample than the sid named
+    label = t.column("label")[sids.index(clash)].as_py()
+    other = "0" if label != "0" else "1"
+    with pytest.raises(InvalidInput):
+        ws.relabel(str(clash), other)
+    r = ws.relabel(f"sid:{clash}", other)
+    assert r.recorded == 1 and r.details[0]["from"] == label
     ws.close()
 
 
