@@ -143,6 +143,17 @@ class AugmentReport(Model):
     images_per_second: float
     dry_run: bool = False
     cancelled: bool = False
+    warnings: list[str] = Field(
+        default_factory=list, description="what the user should know before going on"
+    )
+
+
+#: Why augmenting before splitting is a trap (the CLI prints it, the TUI shows it).
+UNSPLIT_WARNING = (
+    "no splits yet: every sample could be a parent, and a split keeps each parent in train "
+    "with the samples made from it, so the classes augmented now would get no val/test "
+    "samples; split first (`curate split`), or undo this run with `curate reset`"
+)
 
 
 # -- jobs ---------------------------------------------------------------------------------
@@ -577,6 +588,7 @@ def run_augment(
         needed=sum(e.needed for e in entries),
         workers=workers,
         dry_run=request.dry_run,
+        warnings=[UNSPLIT_WARNING] if not plan.split and todo else [],
     )
     if request.dry_run or not todo:
         return AugmentReport(

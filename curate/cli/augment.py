@@ -48,6 +48,7 @@ def _lazy_progress(description: str, *, enabled: bool = True) -> Iterator:
 
 
 @click.group("augment")
+@workspace_option  # `curate augment -w DIR run ...`, as `curate -w DIR augment run ...`
 def augment_group() -> None:
     """Augmentation policies: validate, preview, materialize, replay.
 
@@ -250,12 +251,20 @@ def run_cmd(
 ) -> None:
     """Generate augmented train samples for the classes that need them.
 
-    Parents come from the train split only (never val or test); a workspace
-    without splits uses all samples and puts the new ones in train. Results
+    Parents come from the train split only (never val or test). Split first:
+    a workspace without splits uses all samples as parents and puts the new
+    ones in train, and a later split keeps those parents in train too. Results
     are pending `add` changes with lineage (parent, policy hash, seed,
     applied parameters); `curate augment replay` rebuilds any of them bit
     for bit. Ctrl-C keeps every finished sample; run again to continue.
     """
+    from curate.errors import InvalidInput
+
+    # The API's own checks name its arguments; these name the flags.
+    if copies is not None and target_per_class is not None:
+        raise InvalidInput("--copies and --target-per-class exclude each other")
+    if copies is None and not balance:
+        raise InvalidInput("nothing to do with --no-balance", hint="add --copies N")
     loaded = _load(policy)
     with open_workspace(ctx) as ws, _lazy_progress("augmenting", enabled=not dry_run) as progress:
         report = ws.augment(
@@ -269,6 +278,8 @@ def run_cmd(
             progress=progress,
             engine=engine,
         )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(report)
         return
@@ -300,10 +311,6 @@ def run_cmd(
         f"Added {report.added} augmented samples as pending changes in {report.seconds:.1f}s "
         f"({report.images_per_second:.0f} images/s, {report.workers} workers)."
     )
-    if report.counts_from == "all samples":
-        console.print(
-            "The workspace has no splits yet: all samples were parents; new ones are in train."
-        )
 
 
 @augment_group.command("replay")

@@ -255,6 +255,8 @@ def split_cmd(
             resplit=resplit,
             dry_run=dry_run,
         )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(report)
         return

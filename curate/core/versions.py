@@ -84,6 +84,7 @@ class SplitReport(_Model):
     splits: dict[str, int]
     by_class: dict[str, dict[str, int]]
     pending: int
+    warnings: list[str] = Field(default_factory=list)
 
 
 # -- versions ----------------------------------------------------------------------------

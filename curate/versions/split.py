@@ -263,7 +263,20 @@ def apply_split(
     by_class: dict[str, Counter] = {}
     for cid, split in zip(cols["class_id"], plan.after, strict=True):
         by_class.setdefault(names_of.get(cid, "(unlabeled)"), Counter())[split] += 1
+    warnings = []
+    train_only = sorted(
+        k for k, v in by_class.items() if k != "(unlabeled)" and set(v) == {names[0]}
+    )
+    if plan.pinned_to_train and len(names) > 1 and train_only:
+        shown = ", ".join(map(repr, train_only[:8])) + (", ..." if len(train_only) > 8 else "")
+        warnings.append(
+            f"class{'es' if len(train_only) > 1 else ''} {shown} got no sample outside "
+            f"{names[0]}: augmented/synthetic samples and their parents stay in {names[0]}, "
+            "and these classes' originals are parents (split before augmenting: "
+            "`curate reset` undoes pending augmentation)"
+        )
     return SplitReport(
+        warnings=warnings,
         names=names,
         ratios=ratios,
         seed=seed,

@@ -252,3 +252,53 @@ def test_preview_writes_the_format_its_extension_names(ws_dir, tmp_path):
     assert r.exit_code != 0
     assert r.stderr.splitlines()[0].startswith("error: cannot write an image as '.txt'")
     assert not text.exists()
+
+
+def test_augmenting_before_splitting_warns_and_split_says_why(tmp_path, policy_file):
+    """Augmenting an unsplit workspace pins the parents to train: both commands say so."""
+    from curate.api import Workspace
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", splits=False))
+    w = str(tmp_path / "ws")
+    r = curate("-w", w, "augment", "run", "--policy", str(policy_file), "--balance", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["warnings"] == [r.stderr.split("warning: ", 1)[1].strip()]
+    assert "split first" in r.stderr
+    r = curate("-w", w, "split", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "got no sample outside train" in r.stderr
+    # A split made first: no warning from either.
+    with Workspace.init(tmp_path / "ws2") as ws:
+        ws.ingest(make_folder(tmp_path / "data2", splits=False))
+        ws.split()
+        ws.commit("split")
+    w = str(tmp_path / "ws2")
+    r = curate("-w", w, "augment", "run", "--policy", str(policy_file), "--balance")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def test_run_flags_that_exclude_each_other_are_named_as_flags(ws_dir, policy_file):
+    r = curate(
+        "-w",
+        str(ws_dir),
+        "augment",
+        "run",
+        "-p",
+        str(policy_file),
+        "--copies",
+        "1",
+        "--target-per-class",
+        "9",
+    )
+    assert r.returncode == 2
+    assert "error: --copies and --target-per-class exclude each other" in r.stderr
+    r = curate("-w", str(ws_dir), "augment", "run", "-p", str(policy_file), "--no-balance")
+    assert r.returncode == 2 and "--copies N" in r.stderr
+
+
+def test_workspace_option_after_the_group_name(ws_dir, policy_file):
+    """README: -w goes before or after a command's name, the group's included."""
+    r = invoke("augment", "-w", str(ws_dir), "run", "-p", str(policy_file), "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["dry_run"] is True
