@@ -90,8 +90,16 @@ def ingest_cmd(
             max_pixels=max_pixels,
             progress=progress,
         )
+    # Every input was bad: the report says why, the exit code says it failed.
+    nothing = (
+        report.quarantined
+        and not report.cancelled
+        and report.added_sources == report.already_present == 0
+    )
     if as_json:
         emit_json(report)
+        if nothing:
+            raise SystemExit(1)
         return
     click.echo(
         f"Ingested {report.seen} inputs from {report.source} ({report.format.value}) in {report.seconds:.1f}s: "
@@ -107,6 +115,12 @@ def ingest_cmd(
             click.echo(f"  {q.source}: {q.reason}")
         if len(report.quarantined) > 50:
             click.echo(f"  ... and {len(report.quarantined) - 50} more (curate status --json)")
+    if nothing:
+        from curate.errors import CurateError
+
+        raise CurateError(
+            f"nothing ingested: all {len(report.quarantined)} inputs were quarantined"
+        )
 
 
 def _human_bytes(n: int) -> str:

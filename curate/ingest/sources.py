@@ -142,20 +142,21 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
             f"manifest {path.name} has no '{columns.path}' column (columns: {', '.join(names)})",
             hint="name it with --path-column",
         )
+    if columns.label not in names:
+        # Every row would be quarantined for it: say it once, store nothing.
+        raise InvalidInput(
+            f"manifest {path.name} has no '{columns.label}' column (columns: {', '.join(names)})",
+            hint="name it with --label-column",
+        )
     base = path.parent.absolute()
     base_real = base.resolve()
     paths = table.column(columns.path).to_pylist()
-    labels = (
-        [None if v is None else str(v) for v in table.column(columns.label).to_pylist()]
-        if columns.label in names
-        else [None] * len(paths)
-    )
+    labels = [None if v is None else str(v) for v in table.column(columns.label).to_pylist()]
     splits = (
         [None if v is None else str(v) for v in table.column(columns.split).to_pylist()]
         if columns.split in names
         else [None] * len(paths)
     )
-    no_label_column = columns.label not in names
     for rel, label, split in zip(paths, labels, splits, strict=True):
         if rel is None or str(rel).strip() == "":
             yield Item(
@@ -171,8 +172,6 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
         problem = None
         if not _inside(Path(uri).resolve(), base_real):
             problem = f"path escapes manifest folder: {rel}"
-        elif no_label_column:
-            problem = f"missing label: manifest has no '{columns.label}' column"
         elif label is None or label.strip() == "":
             problem = "missing label: empty label cell"
         elif not Path(uri).exists():

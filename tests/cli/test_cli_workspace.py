@@ -44,6 +44,24 @@ def test_workspace_option_and_quarantine_listing(tmp_path):
     assert status["quarantine"][0]["source"].endswith("bad.png")
 
 
+def test_ingest_of_nothing_but_bad_inputs_fails(tmp_path):
+    """All quarantined, nothing stored: the report, then an error and exit code 1."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "readme.txt").write_text("not an image")
+    curate("init", str(tmp_path / "ws"))
+    r = curate("-w", str(tmp_path / "ws"), "ingest", str(src))
+    assert r.returncode == 1
+    assert "readme.txt: not an image" in r.stdout
+    assert "error: nothing ingested: all 1 inputs were quarantined" in r.stderr
+    r = curate("-w", str(tmp_path / "ws"), "ingest", str(src), "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["quarantined"][0]["source"].endswith(".txt")
+    # a source whose images are all known already is not a failure
+    write_png(src / "b" / "0.png", 0)
+    assert curate("-w", str(tmp_path / "ws"), "ingest", str(src)).returncode == 0
+    assert curate("-w", str(tmp_path / "ws"), "ingest", str(src)).returncode == 0
+
+
 def test_workspace_option_after_the_command_name(tmp_path):
     """The README: every command takes --workspace DIR, after its name too."""
     src = tmp_path / "src"

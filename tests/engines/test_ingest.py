@@ -139,19 +139,20 @@ def test_manifest_csv_with_splits_and_bad_rows(workspace, tmp_path):
     assert workspace.status().splits == {"train": 2, "val": 1}
 
 
-def test_manifest_parquet_without_label_column_quarantines_every_row(workspace, tmp_path):
+def test_manifest_parquet_without_label_column_is_refused_up_front(workspace, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     root = tmp_path / "p"
     for i in range(2):
         write_png(root / f"{i}.png", i)
-    pq.write_table(pa.table({"path": ["0.png", "1.png"]}), root / "m.parquet")
-    report = workspace.ingest(root / "m.parquet")
-    assert report.added_samples == 0
-    assert [q.reason for q in report.quarantined] == [
-        "missing label: manifest has no 'label' column"
-    ] * 2
+    pq.write_table(pa.table({"path": ["0.png", "1.png"], "given": ["a", "b"]}), root / "m.parquet")
+    with pytest.raises(InvalidInput, match="m.parquet has no 'label' column") as err:
+        workspace.ingest(root / "m.parquet")
+    assert "columns: path, given" in str(err.value)
+    assert "--label-column" in err.value.hint
+    status = workspace.status()
+    assert status.samples == 0 and status.quarantined == 0  # nothing stored
 
 
 def test_manifest_parquet_custom_columns(workspace, tmp_path):
