@@ -6,6 +6,18 @@ optional hint); anything else is a bug and may show a traceback.
 
 from __future__ import annotations
 
+import re
+
+
+def one_line(text: object, limit: int = 160) -> str:
+    """A library's error text fit for a one-line message: its first line, cut before
+    any control or undecodable character and at ``limit`` characters (a CSV parser
+    quoting a binary file would otherwise put raw bytes on the terminal)."""
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    garbage = re.search("[^ -~\u00a1-\uffef]|\ufffd", first)  # control bytes, undecodable
+    clean = first[: garbage.start()].rstrip() + " ..." if garbage else first
+    return clean if len(clean) <= limit else clean[: limit - 4] + " ..."
+
 
 class CurateError(Exception):
     """Base class: a problem the user can act on."""

@@ -37,7 +37,12 @@ def _report(report, verb: str, as_json: bool) -> None:
         if "from" in d:
             extra = f": {d['from']} -> {d['to']}"
         elif d.get("label") is not None or d.get("split") is not None:
-            extra = f" ({d.get('label')}, {d.get('split')})"
+            label = d.get("label")
+            split = d.get("split")
+            extra = (
+                f" (label {label if label is not None else 'none'}, "
+                f"{'split ' + split if split else 'no split'})"
+            )
         click.echo(f"  {verb} {_short(d['sample_id'])}{extra}")
     if len(report.details) > 50:
         click.echo(f"  ... and {len(report.details) - 50} more")

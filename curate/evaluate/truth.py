@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from curate.errors import InvalidInput
+from curate.errors import InvalidInput, one_line
 
 LABEL_COLUMNS = ("true_label", "label")
 
@@ -83,8 +83,11 @@ def load_truth(path: str | Path, column: str | None = None) -> Truth:
                 file, convert_options=pacsv.ConvertOptions(auto_dict_encode=False)
             )
             table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"cannot read truth file {path}: {str(exc).splitlines()[0]}") from None
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:  # UnicodeDecodeError: not text
+        raise InvalidInput(
+            f"cannot read truth file {path}: {one_line(exc)}",
+            hint="a truth file is CSV or parquet with a path column and a label column",
+        ) from None
     names = table.column_names
     if column is None:
         column = next((c for c in LABEL_COLUMNS if c in names), None)

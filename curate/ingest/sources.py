@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.core.models import IngestFormat
-from curate.errors import InvalidInput
+from curate.errors import InvalidInput, one_line
 
 SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
 MANIFEST_SUFFIXES = {".csv", ".parquet"}
@@ -131,7 +131,7 @@ def _read_manifest(path: Path):
             path, convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True)
         )
     except Exception as exc:  # pyarrow raises several types for malformed files
-        raise InvalidInput(f"cannot read manifest {path}: {exc}".splitlines()[0]) from None
+        raise InvalidInput(f"cannot read manifest {path}: {one_line(exc)}") from None
 
 
 def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
@@ -206,7 +206,7 @@ def _load_hf(source: Path):
     except InvalidInput:
         raise
     except Exception as exc:
-        raise InvalidInput(f"cannot load HF dataset {source}: {str(exc).splitlines()[0]}") from None
+        raise InvalidInput(f"cannot load HF dataset {source}: {one_line(exc)}") from None
     if isinstance(loaded, datasets.Dataset):
         return {None: loaded}
     return dict(loaded)

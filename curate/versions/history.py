@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from curate.core.versions import CommitResult, Tag, VersionDiff, VersionInfo
+from curate.errors import InvalidInput
 from curate.store import versions_repo
 from curate.store.catalog import Catalog
 
@@ -15,6 +16,8 @@ def _step(name: str) -> None:
 
 def commit(cat: Catalog, message: str | None, *, allow_empty: bool = False) -> CommitResult:
     """Freeze the working state as a new immutable version (caller holds the writer lock)."""
+    if message is not None and not message.strip():
+        raise InvalidInput("the commit message is empty", hint="say what changed: -m MESSAGE")
     started = time.perf_counter()
     vid = versions_repo.commit(cat, message, allow_empty=allow_empty, step=lambda n: _step(n))
     return CommitResult(

@@ -41,6 +41,8 @@ def site(tmp_path_factory) -> Path:
     (root / "afile").write_text("")
     (root / "empty").mkdir()
     (root / "not-an-evaluation.json").write_text('{"a": 1}')
+    shutil.copy(next((src / "0").glob("*.png")), root / "image.png")
+    (root / "manifest.csv").write_text("path,given\nsrc/0/x.png,0\n")
     return root
 
 
@@ -190,6 +192,22 @@ CASES = [
         1,
         "no generator plugin named 'nope'",
     ),
+    # the CSV parser's message quoted the PNG's raw bytes onto the terminal
+    case(
+        "evaluate-truth-is-an-image",
+        W + "evaluate --truth {site}/image.png --epochs 1 --seeds 1",
+        2,
+        "cannot read truth file {site}/image.png: ",
+    ),
+    # every row was quarantined ("missing label"), exit 0
+    case(
+        "ingest-manifest-without-label-column",
+        W + "ingest {site}/manifest.csv",
+        2,
+        "manifest manifest.csv has no 'label' column (columns: path, given)",
+    ),
+    # an empty message was taken
+    case("commit-empty-message", W + "commit -m '' --allow-empty", 2, "commit message is empty"),
     case(
         "demo-bad-truth",
         "demo --data {site}/src --out {site}/demo --truth {site}/afile",
@@ -214,6 +232,7 @@ def test_mistake_is_one_line_and_changes_nothing(site, argv, env, code, message)
     assert len(errors) == 1, result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.output
+    assert all(ch.isprintable() and ch != "\ufffd" for ch in result.stderr.replace("\n", ""))
     assert result.stdout == ""  # with --json too: no half document
     assert fingerprint(site / "ws") == before
     assert listing(site) == files  # no output, temporary or half-made folder left
