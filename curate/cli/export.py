@@ -53,6 +53,8 @@ def export_cmd(
         check_out(out, overwrite, workspace=ws.root)
         with progress_bar("exporting", enabled=not as_json) as progress:
             result = chosen.export(fmt, out, overwrite=overwrite, progress=progress, engine=engine)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(result)
         return

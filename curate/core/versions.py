@@ -196,3 +196,4 @@ class ExportResult(_Model):
     bytes: int
     seconds: float
     manifest: str
+    warnings: list[str] = Field(default_factory=list)

@@ -171,7 +171,19 @@ def export_version(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    warnings = []
+    unsplit = splits.get(writers.UNSPLIT, 0)
+    if unsplit and fmt in (ExportFormat.PARQUET, ExportFormat.IMAGEFOLDER):
+        # datasets' folder loaders know train/validation/test by name and skip the rest.
+        where = "data/unsplit-*.parquet" if fmt == ExportFormat.PARQUET else "unsplit/**"
+        warnings.append(
+            f"{unsplit} sample(s) have no split and were written as split '{writers.UNSPLIT}', which "
+            f"load_dataset('{fmt.value}', data_dir=...) skips: split them first "
+            f"(`curate split`, then commit), or load them with "
+            f"data_files={{'{writers.UNSPLIT}': '{out}/{where}'}}"
+        )
     return ExportResult(
+        warnings=warnings,
         version=info.name,
         hash=info.hash,
         format=fmt,

@@ -175,3 +175,23 @@ def test_export_refuses_non_empty_folder_and_cancel_leaves_nothing(versioned, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no half-written folder
     replaced = versioned.export("v1", "parquet", out, overwrite=True)
     assert replaced.samples == 37 and not (out / "keep.txt").exists()
+
+
+def test_unsplit_samples_get_a_warning_whose_recipe_loads_them(tmp_path):
+    """datasets' folder loaders skip a split named 'unsplit': the export says so, and
+    the data_files it suggests load those rows."""
+    import datasets
+
+    ws = make_ws(tmp_path / "w", per_class=4)
+    ws.commit("no splits")
+    result = ws.export("HEAD", "parquet", tmp_path / "pq")
+    assert result.splits == {"unsplit": 12}
+    (warning,) = result.warnings
+    assert "12 sample(s) have no split" in warning
+    files = warning.split("data_files={'unsplit': '")[1].split("'")[0]
+    ds = datasets.load_dataset("parquet", data_files={"unsplit": files})
+    assert len(ds["unsplit"]) == 12
+    ws.split("0.5,0.5", seed=0)
+    ws.commit("split")
+    assert ws.export("HEAD", "parquet", tmp_path / "pq2").warnings == []
+    ws.close()
