@@ -134,9 +134,18 @@ def hf_dataset_dict(job: ExportJob, description: str = ""):
 
 
 def write_hf(job: ExportJob, out: Path, description: str = "") -> dict[str, int]:
+    from datasets.utils import logging as hf_logging
+
     dd = hf_dataset_dict(job, description)
     check_cancel(job.cancel)
-    dd.save_to_disk(str(out))
+    # datasets draws its own "Saving the dataset" bars under curate's (or into --json runs).
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        dd.save_to_disk(str(out))
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     return {k: v.num_rows for k, v in dd.items()}
 
 

@@ -69,6 +69,9 @@ def test_curation_flow_from_the_command_line(tmp_path):
     out = tmp_path / "export"
     exported = js(ws, "export", "v1", "--format", "parquet", "--out", str(out))
     assert exported["samples"] == 18 and (out / "curate-manifest.json").exists()
+    hf = run(ws, "export", "v1", "--format", "hf", "--out", str(tmp_path / "hf"), "--json")
+    assert json.loads(hf.stdout)["samples"] == 18
+    assert "Saving the dataset" not in hf.stderr  # datasets' own bars stay off
     run(ws, "restore", dropped)
     assert "Version: v2; pending changes: 1" in run(ws, "status").stdout
     assert "quarantined" in js(ws, "status")  # status --json keeps its keys
