@@ -63,7 +63,12 @@ def stderr_console():
 
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
-    """Yield a ``progress(done, total, message)`` callback drawing a rich bar on stderr."""
+    """Yield a ``progress(done, total, message)`` callback drawing a rich bar on stderr.
+
+    The bar appears at the first report, so a command that fails on its
+    arguments prints its error line alone; one that fails before any work was
+    done takes its empty bar away. Interrupted work keeps its bar.
+    """
     if not enabled:
         yield lambda done, total, message="": None
         return
@@ -76,21 +81,36 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
         TimeRemainingColumn,
     )
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=stderr_console(),
-        transient=False,
-    ) as bar:
-        task = bar.add_task(description, total=None)
+    bar: Progress | None = None
+    task = None
+    started = False
 
-        def update(done: int, total: int | None, message: str = "") -> None:
-            bar.update(task, completed=done, total=total, description=message or description)
+    def update(done: int, total: int | None, message: str = "") -> None:
+        nonlocal bar, task, started
+        if bar is None:
+            bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=stderr_console(),
+                transient=False,
+            )
+            bar.start()
+            task = bar.add_task(description, total=None)
+        started = started or done > 0
+        bar.update(task, completed=done, total=total, description=message or description)
 
+    try:
         yield update
+    except BaseException:
+        if bar is not None and not started:
+            bar.live.transient = True
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def _remember_workspace(ctx: click.Context, _param, value):

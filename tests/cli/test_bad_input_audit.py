@@ -232,6 +232,7 @@ def test_mistake_is_one_line_and_changes_nothing(site, argv, env, code, message)
     assert len(errors) == 1, result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.output
+    assert "━" not in result.stderr  # no empty progress bar above the error
     assert all(ch.isprintable() and ch != "\ufffd" for ch in result.stderr.replace("\n", ""))
     assert result.stdout == ""  # with --json too: no half document
     assert fingerprint(site / "ws") == before
