@@ -109,6 +109,16 @@ def ingest_cmd(
     )
     if report.new_classes:
         click.echo(f"New classes: {', '.join(report.new_classes)}")
+    if report.unlabeled:
+        click.echo(
+            f"{report.unlabeled} new image(s) came without a label (imagefolder: one subfolder "
+            "per class); `curate status` counts them as unlabeled."
+        )
+    if report.label_not_applied:
+        click.echo(
+            f"{report.label_not_applied} image(s) were already here without a label; the labels "
+            "this source gives them were not applied: `curate relabel SAMPLE LABEL` does that."
+        )
     if report.quarantined and show_quarantine:
         click.echo("Quarantined:")
         for q in report.quarantined[:50]:

@@ -72,6 +72,12 @@ class IngestReport(Model):
     conflicts: int = Field(description="images now known under more than one label")
     quarantined: list[Quarantined] = Field(default_factory=list)
     new_classes: list[str] = Field(default_factory=list)
+    unlabeled: int = Field(default=0, description="new images that came without a label")
+    label_not_applied: int = Field(
+        default=0,
+        description="images stored before without a label that this source names a label "
+        "for: kept on the path, not applied (`curate relabel` applies it)",
+    )
     seconds: float = 0.0
     cancelled: bool = False
 

@@ -104,7 +104,7 @@ def run_ingest(
         catalog, str(source.absolute()), fmt.value, {"max_pixels": options.max_pixels}
     )
     conflicts_before = ingest_repo.conflict_count(catalog)
-    added_samples = added_sources = seen = 0
+    added_samples = added_sources = seen = unlabeled = label_not_applied = 0
     quarantined: list[Quarantined] = []
     new_classes: list[str] = []
     status = "done"
@@ -115,11 +115,14 @@ def run_ingest(
 
     def flush() -> None:
         nonlocal added_samples, added_sources, good, bad, group_bytes
+        nonlocal unlabeled, label_not_applied
         if not good and not bad:
             return
         result = _commit(catalog, objects, ingest_id, good, bad)
         added_samples += result["added_samples"]
         added_sources += result["added_sources"]
+        unlabeled += result["unlabeled"]
+        label_not_applied += result["label_not_applied"]
         new_classes.extend(result["new_classes"])
         quarantined.extend(Quarantined(source=u, reason=r) for u, r in bad)
         good, bad, group_bytes = [], [], 0
@@ -159,6 +162,8 @@ def run_ingest(
             conflicts=ingest_repo.conflict_count(catalog) - conflicts_before,
             quarantined=quarantined,
             new_classes=new_classes,
+            unlabeled=unlabeled,
+            label_not_applied=label_not_applied,
             seconds=round(time.perf_counter() - started, 3),
             cancelled=status == "cancelled",
         )

@@ -144,6 +144,21 @@ def commit_batch(
                 """
             ).fetchall()[0][0]
 
+            # What the report tells the user about labels: new images without
+            # one, and known unlabeled images this batch names a label for (the
+            # label is kept on the path, not applied: that is a relabel's job).
+            unlabeled = tx.execute(
+                "SELECT count(*) FROM batch_rows WHERE is_new AND label IS NULL"
+            ).fetchall()[0][0]
+            label_not_applied = 0
+            if known_check:  # some rows name images stored before this batch
+                label_not_applied = tx.execute(
+                    """
+                    SELECT count(DISTINCT b.sid) FROM batch_rows b JOIN assignments a USING (sid)
+                    WHERE NOT b.sid_is_new AND b.label IS NOT NULL AND a.class_id IS NULL
+                    """
+                ).fetchall()[0][0]
+
             # New samples take the label and split of their first path (a
             # conflict is recorded by the second path's row in `sources`).
             tx.execute(
@@ -176,6 +191,8 @@ def commit_batch(
         "added_samples": int(added_samples),
         "added_sources": int(added_sources),
         "new_classes": new_classes,
+        "unlabeled": int(unlabeled),
+        "label_not_applied": int(label_not_applied),
     }
 
 

@@ -273,3 +273,18 @@ def test_balancing_plan_counts_unsplit_originals_with_train_additions(workspace,
     plan = workspace.balancing_plan()
     assert {c.name: c.count for c in plan.classes} == {"cat": 6, "dog": 4, "eel": 4}
     assert {c.name: c.needed for c in plan.classes} == {"cat": 0, "dog": 2, "eel": 2}
+
+
+def test_report_counts_unlabeled_images_and_labels_it_did_not_apply(workspace, tmp_path):
+    """A flat folder gives no labels; the same images later under a class folder keep
+    their (empty) label, and the report says both."""
+    for i in range(3):
+        write_png(tmp_path / "flat" / f"{i}.png", i)
+        write_png(tmp_path / "mix" / "cat" / f"{i}.png", i)
+    first = workspace.ingest(tmp_path / "flat")
+    assert (first.added_samples, first.unlabeled, first.label_not_applied) == (3, 3, 0)
+    second = workspace.ingest(tmp_path / "mix")
+    assert (second.added_samples, second.unlabeled, second.label_not_applied) == (0, 0, 3)
+    assert workspace.status().unlabeled == 3
+    again = workspace.ingest(tmp_path / "mix")  # still true, still said
+    assert (again.already_present, again.label_not_applied) == (3, 3)
