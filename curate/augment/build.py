@@ -370,6 +370,31 @@ def check_on_image(policy: Policy, key: str, image: np.ndarray, what: str) -> li
     return issues
 
 
+def size_changes(policy: Policy, key: str, image: np.ndarray, what: str) -> list[str]:
+    """Steps of pipeline ``key`` that change the size of a real ``image`` when applied
+    (p=1, one draw each): augmented samples would not match their class's size."""
+    A = albumentations()
+    names = registry()
+    path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
+    h, w = image.shape[:2]
+    found = []
+    for here, step in leaf_steps(steps_for_key(policy, key), path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = A.Compose([names[step.transform](**{**step.params, "p": 1.0})], seed=0)(
+                    image=image
+                )["image"]
+            except Exception:  # check_on_image reports failures
+                continue
+        if out.shape[:2] != (h, w):
+            found.append(
+                f"{here} ({step.transform}) makes {what} {out.shape[1]}x{out.shape[0]}: "
+                f"augmented samples will not have their parents' size ({w}x{h})"
+            )
+    return found
+
+
 # Odd 128-bit constants (golden ratio, splitmix) spreading a 32-bit seed over PCG64's state.
 _MASK128 = (1 << 128) - 1
 _STATE_MUL = 0x9E3779B97F4A7C15F39CC0605CEDC835

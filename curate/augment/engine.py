@@ -454,12 +454,16 @@ def _check_overrides(policy: Policy, class_names: list[str]) -> None:
         raise PolicyInvalid(issues, source=f"policy {policy.name}")
 
 
-def _check_on_parents(policy: Policy, objects, todo: list[tuple[ClassAugmentation, list[_Parent]]]):
-    """Each step once on a real parent of every (pipeline, image mode) used: fail before writing."""
-    from curate.augment.build import check_on_image
+def _check_on_parents(
+    policy: Policy, objects, todo: list[tuple[ClassAugmentation, list[_Parent]]]
+) -> list[str]:
+    """Each step once on a real parent of every (pipeline, image mode) used: fail before
+    writing. Returns warnings: steps that change the image size."""
+    from curate.augment.build import check_on_image, size_changes
     from curate.imaging import decode
 
     issues: list[PolicyIssue] = []
+    resized: list[str] = []
     checked: set[tuple[str, str]] = set()
     for entry, parents in todo:
         for parent in parents:
@@ -470,8 +474,10 @@ def _check_on_parents(policy: Policy, objects, todo: list[tuple[ClassAugmentatio
             kind = "grayscale" if parent.mode == "L" else "RGB"
             what = f"class {entry.name!r} {kind} {image.shape[1]}x{image.shape[0]} images"
             issues += check_on_image(policy, entry.pipeline, image, what)
+            resized += size_changes(policy, entry.pipeline, image, what)
     if issues:
         raise PolicyInvalid(issues, source=f"policy {policy.name}")
+    return list(dict.fromkeys(resized))
 
 
 def plan_jobs(
@@ -590,12 +596,13 @@ def run_augment(
         dry_run=request.dry_run,
         warnings=[UNSPLIT_WARNING] if not plan.split and todo else [],
     )
+    if todo:
+        report["warnings"] += _check_on_parents(policy, objects, todo)
     if request.dry_run or not todo:
         return AugmentReport(
             classes=entries, added=0, duplicates=0, unchanged=0, seconds=0.0,
             images_per_second=0.0, **report,
         )  # fmt: skip
-    _check_on_parents(policy, objects, todo)
     policies_repo.save_policy(cat, policy.hash, policy.name, policy.to_document())
 
     from curate.augment.build import albumentations

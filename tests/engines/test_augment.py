@@ -399,3 +399,22 @@ def test_preview_views_match_materialized_copies(ws):
     )
     assert recipe["attempt"] == 0  # Rotate(p=1) always changes the blob
     assert encode_png(view) == ws.read_bytes(row["sid"])
+
+
+def test_a_step_that_changes_the_image_size_is_a_warning(ws):
+    """Resize to 20x20 on 12x12 images: allowed, but said (dry run and real run alike)."""
+    policy = Policy(
+        name="bigger",
+        seed=1,
+        pipeline=[
+            {"transform": "Resize", "height": 20, "width": 20, "p": 1.0},
+            {"transform": "Rotate", "limit": 10, "p": 1.0},
+        ],
+    )
+    dry = ws.augment(policy, target_per_class=12, workers=1, dry_run=True)
+    (warning,) = dry.warnings
+    assert warning.startswith("pipeline[0] (Resize) makes class") and "12x12" in warning
+    assert "20x20" in warning
+    assert ws.augment(policy, target_per_class=12, workers=1).warnings == dry.warnings
+    assert set(_augmented(ws).column("width").to_pylist()) == {20}
+    assert ws.augment(Policy(**SHORT), copies=1, workers=1).warnings == []  # same size: quiet
