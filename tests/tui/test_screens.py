@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from curate.augment.engine import UNSPLIT_WARNING
 from curate.tui import messages as m
 from curate.tui.app import CurateApp
 from curate.tui.screens.dialogs import ErrorModal, ExportDialog, ScanDialog, TextPrompt
@@ -209,6 +210,12 @@ async def test_augment_validates_previews_and_runs(digits_ws):
         report = _of(seen, m.Augmented)[-1].report
         assert not report.dry_run and report.added > 0
         assert len(call(app, app.ws.changes)) == pending + report.added
+        assert report.warnings == []  # split first: nothing to warn about
+        # A run's warnings are shown, as the CLI prints them.
+        warned = report.model_copy(update={"warnings": [UNSPLIT_WARNING]})
+        app.screen.post_message(m.Augmented(warned))
+        await settle(app, pilot)
+        assert UNSPLIT_WARNING in [n.message for n in app._notifications]
 
 
 @drive

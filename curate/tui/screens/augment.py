@@ -151,3 +151,5 @@ class AugmentScreen(CurateScreen):
             if r.cancelled:
                 text += " (cancelled; finished batches kept)"
         self.notify(text, title="Augment")
+        for warning in r.warnings:  # the same warnings the CLI prints
+            self.notify(warning, title="Augment", severity="warning", timeout=12)
