@@ -166,6 +166,11 @@ async def test_versions_commit_tag_diff_export(digits_ws, tmp_path):
         exported = _of(seen, m.Exported)[-1].result
         assert exported.version == "v2" and exported.samples == log[0].stats.samples
         assert any(out.iterdir())
+        assert exported.warnings == []  # every sample has a split
+        warned = exported.model_copy(update={"warnings": ["12 sample(s) have no split"]})
+        app.screen.post_message(m.Exported(warned))
+        await settle(app, pilot)
+        assert "12 sample(s) have no split" in [n.message for n in app._notifications]
 
 
 @drive

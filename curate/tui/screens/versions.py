@@ -222,3 +222,5 @@ class VersionsScreen(CurateScreen):
             f"{r.version}: {r.samples} samples as {r.format.value} in {r.out}",
             title="Export finished",
         )
+        for warning in r.warnings:  # the same warnings the CLI prints
+            self.notify(warning, title="Export", severity="warning", timeout=12)
