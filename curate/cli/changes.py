@@ -101,8 +101,10 @@ def restore_cmd(ctx, samples: tuple[str, ...], reason, as_json: bool) -> None:
     "--type",
     "kind",
     type=click.Choice(["label"]),
-    required=True,
-    help="Which findings to accept: label = relabel to the scan's suggested class.",
+    default="label",
+    show_default=True,
+    help="Which findings to accept: label = relabel to the scan's suggested class "
+    "(the only kind with a suggestion today).",
 )
 @click.option(
     "--min-confidence",

@@ -287,7 +287,10 @@ def issues_cmd(
     table.add_column("score", justify="right")
     table.add_column("evidence", overflow="fold")
     for rank, (f, source) in enumerate(zip(found, sources, strict=True), start=1):
-        row = [str(rank), str(f.sid), source, f.given_label or f.current_label or "-"]
+        label = f.given_label or f.current_label or "-"
+        if f.current_label and f.given_label and f.current_label != f.given_label:
+            label = f"{f.given_label} -> {f.current_label}"  # relabeled since (pending or not)
+        row = [str(rank), str(f.sid), source, label]
         if kind == "label":
             row.append(f.suggested_label or "-")
         row += ["-" if f.score is None else f"{f.score:.3g}", _evidence(f)]

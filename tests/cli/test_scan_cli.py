@@ -116,6 +116,21 @@ def test_scan_and_issues_tables(ws_dir):
     assert r.returncode != 0 and "no class named 'nope'" in r.stderr
 
 
+def test_issues_table_shows_a_relabel_made_since_the_scan(ws_dir):
+    assert curate("scan", "--folds", "3", cwd=ws_dir).returncode == 0
+    top = json.loads(
+        curate("issues", "--type", "label", "--json", "--limit", "1", cwd=ws_dir).stdout
+    )[0]
+    given, suggested = top["given_label"], top["suggested_label"]
+    r = curate("accept", f"sid:{top['sid']}", cwd=ws_dir)  # --type label by default
+    assert r.returncode == 0, r.stderr
+    try:
+        r = curate("issues", "--type", "label", "--limit", "1", cwd=ws_dir)
+        assert f"{given} -> {suggested}" in r.stdout, r.stdout
+    finally:
+        assert curate("reset", cwd=ws_dir).returncode == 0  # the module's workspace as it was
+
+
 def test_bad_scan_options(ws_dir):
     r = curate("scan", "--extractor", "pixel", cwd=ws_dir)
     assert r.returncode != 0
