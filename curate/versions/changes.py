@@ -205,7 +205,8 @@ def accept_labels(
         elif limit is not None and len(rows) >= limit:
             counts["limit"] += 1
         else:
-            score = None if f["score"] is None else round(float(f["score"]), 6)
+            # significant digits: label scores of clear errors are ~1e-10, not 0
+            score = None if f["score"] is None else float(f"{float(f['score']):.4g}")
             rows.append(
                 {
                     "op": "relabel",
@@ -222,6 +223,7 @@ def accept_labels(
             )
             shown.append(
                 {
+                    "sid": sid,
                     "sample_id": f["sample_id"],
                     "from": f["current"],
                     "to": f["suggested"],
@@ -229,6 +231,9 @@ def accept_labels(
                     "confidence": conf,
                 }
             )
+    sources = worktree_repo.sample_summary(cat, [r["sid"] for r in shown])
+    for r in shown:  # the path, as `curate issues --json` gives it
+        r["source"] = sources.get(r["sid"], {}).get("source")
     if not dry_run:
         record_changes(cat, _table(rows))
     return AcceptReport(

@@ -192,6 +192,10 @@ def test_accept_label_suggestions(tmp_path):
     )
     assert (report.skipped_low_confidence, report.skipped_over_limit) == (1, 1)
     assert report.relabels[0]["confidence"] == pytest.approx(0.98)
+    shown = report.relabels[0]
+    assert (
+        shown["sid"] == int(sids[0]) and shown["source"] == ws.samples().column("source")[0].as_py()
+    )
     change = ws.changes()[-1]
     assert (change.op, change.label, change.label_source, change.run_id) == (
         "relabel",
