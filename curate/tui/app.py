@@ -209,8 +209,12 @@ class CurateApp(App[None]):
         return worker
 
     def _refresh_job_panels(self) -> None:
-        for panel in self.screen.query(JobPanel):
-            panel.jobs = list(self.jobs.values())
+        # Every screen of the stack, not only the front one: a job that ends under
+        # an error modal must not leave its bar on the screen below. Screens of
+        # other modes catch up when they come back (CurateScreen.on_screen_resume).
+        for screen in self.screen_stack:
+            for panel in screen.query(JobPanel):
+                panel.jobs = list(self.jobs.values())
 
     def on_job_progressed(self, message: m.JobProgressed) -> None:
         state = self.jobs.get(message.job_id)
@@ -249,6 +253,29 @@ class CurateApp(App[None]):
         if action == "cancel_jobs":
             return bool(self.jobs)
         return True
+
+    async def action_quit(self) -> None:
+        """Quit; while a job runs, ask first (quitting cancels it)."""
+        if not self.jobs:
+            self.exit()
+            return
+        from curate.tui.screens.dialogs import ConfirmDialog
+
+        names = ", ".join(j.description for j in self.jobs.values())
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.action_cancel_jobs()
+                self.exit()
+
+        self.push_screen(
+            ConfirmDialog(
+                "Quit",
+                f"Still running: {names}. Quitting cancels it; finished batches are kept.",
+                confirm="Quit",
+            ),
+            answered,
+        )
 
     def action_cancel_jobs(self) -> None:
         running = [w for w in self._job_workers.values() if not w.is_cancelled]
@@ -380,11 +407,35 @@ class CurateApp(App[None]):
 
     def on_accept_all_requested(self, message: m.AcceptAllRequested) -> None:
         self.run_job(
-            lambda: self.ws.accept("label", min_confidence=message.min_confidence),
+            lambda: self.ws.accept(
+                "label", min_confidence=message.min_confidence, dry_run=message.dry_run
+            ),
             reply_to=message.reply_to,
             finished=m.SuggestionsAccepted,
             group="decisions",
             description="accept label suggestions",
+            write=not message.dry_run,
+            exclusive=False,
+        )
+
+    def on_revert_relabels_requested(self, message: m.RevertRelabelsRequested) -> None:
+        ws = self.ws
+
+        def call() -> int:
+            by_label: dict[str, list[int]] = {}
+            for sid, label in message.relabels:
+                by_label.setdefault(label, []).append(sid)
+            return sum(
+                ws.relabel(sids, label, reason=message.reason).recorded
+                for label, sids in sorted(by_label.items())
+            )
+
+        self.run_job(
+            call,
+            reply_to=message.reply_to,
+            finished=m.RelabelsReverted,
+            group="decisions",
+            description="undo accept all",
             write=True,
             exclusive=False,
         )

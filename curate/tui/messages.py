@@ -170,9 +170,29 @@ class ChangeRecorded(Message):
 
 
 class AcceptAllRequested(Requested):
-    def __init__(self, reply_to: MessagePump, *, min_confidence: float | None = None) -> None:
+    """``dry_run``: count what would be accepted (the screen asks before the real run)."""
+
+    def __init__(
+        self, reply_to: MessagePump, *, min_confidence: float | None = None, dry_run: bool = False
+    ) -> None:
         super().__init__(reply_to)
         self.min_confidence = min_confidence
+        self.dry_run = dry_run
+
+
+class RevertRelabelsRequested(Requested):
+    """Relabel each sid back to its label before: ``relabels`` = [(sid, label), ...]."""
+
+    def __init__(self, reply_to: MessagePump, relabels: list[tuple[int, str]], reason: str) -> None:
+        super().__init__(reply_to)
+        self.relabels = relabels
+        self.reason = reason
+
+
+class RelabelsReverted(Message):
+    def __init__(self, recorded: int) -> None:
+        super().__init__()
+        self.recorded = recorded
 
 
 class SuggestionsAccepted(Message):

@@ -7,10 +7,10 @@ from click.testing import CliRunner
 from curate.api import Workspace
 from curate.tui import messages as m
 from curate.tui.app import CurateApp
-from curate.tui.screens.dialogs import ClassPicker
+from curate.tui.screens.dialogs import ClassPicker, ConfirmDialog
 from curate.tui.screens.review import ReviewScreen
 from curate.tui.widgets.image import PixelImage, ThumbnailStrip
-from tests.tui.conftest import SIZE, drive, settle
+from tests.tui.conftest import SIZE, call, drive, settle
 
 
 def _of(messages, cls):
@@ -100,6 +100,10 @@ async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits
     app = CurateApp(digits_ws)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         screen = await _open_review(app, pilot)
+        # The last session's accept still shows (from the catalog, not the session).
+        table = screen.query_one("#findings")
+        assert str(table.get_cell(str(first.sid), "decision")) == f"→ {first.suggested_label}"
+        assert second.sid not in screen._by_sid  # dropped: no longer listed
         target = screen.selected
         await pilot.press("d")
         await settle(app, pilot)
@@ -140,6 +144,58 @@ async def test_relabel_with_the_class_picker(digits_ws):
         ("relabel", f.sample_id, f.current_label),
     ]
     assert pending[1][6] == "review: undo"
+
+
+@drive
+async def test_class_picker_jumps_to_what_is_typed(digits_ws):
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        f = screen.selected
+        target = "3" if f.current_label != "3" else "4"
+        await pilot.press("r")
+        await settle(app, pilot)
+        await pilot.press(target)
+        picker = app.screen
+        assert isinstance(picker, ClassPicker)
+        assert picker.query_one("#class-options").highlighted == picker.class_names.index(target)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.status[f.sid] == f"→ {target}"
+    assert [(p[0], p[3]) for p in _pending(digits_ws)] == [("relabel", target)]
+
+
+@drive
+async def test_accept_all_asks_first_and_undoes_as_one_step(digits_ws):
+    with Workspace.open(digits_ws) as ws:
+        would = ws.accept("label", dry_run=True).accepted
+    assert would > 2
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        screen = await _open_review(app, pilot)
+        await pilot.press("A")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert f"Relabel {would} samples" in str(app.screen.query_one("#confirm-message").render())
+        await pilot.press("enter")  # the focused button is Cancel: nothing happens
+        await settle(app, pilot)
+        assert app.screen is screen and not call(app, app.ws.changes)
+        await pilot.press("A")
+        await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
+        accepted = _of(seen, m.SuggestionsAccepted)[-1].report
+        assert not accepted.dry_run and accepted.accepted == would
+        assert len(call(app, app.ws.changes)) == would
+        await pilot.press("u")  # one step undoes them all
+        await settle(app, pilot)
+        assert _of(seen, m.RelabelsReverted)[-1].recorded == would
+    pending = _pending(digits_ws)
+    assert len(pending) == 2 * would
+    assert {p[6] for p in pending[would:]} == {"review: undo accept all"}
+    with Workspace.open(digits_ws) as ws:  # every label is what it was
+        assert ws.diff("HEAD", "working").relabeled == []
 
 
 @drive

@@ -9,7 +9,13 @@ import pytest
 from curate.augment.engine import UNSPLIT_WARNING
 from curate.tui import messages as m
 from curate.tui.app import CurateApp
-from curate.tui.screens.dialogs import ErrorModal, ExportDialog, ScanDialog, TextPrompt
+from curate.tui.screens.dialogs import (
+    ConfirmDialog,
+    ErrorModal,
+    ExportDialog,
+    ScanDialog,
+    TextPrompt,
+)
 from curate.tui.screens.help import HelpScreen
 from curate.tui.screens.overview import OverviewScreen
 from curate.tui.screens.versions import VersionsScreen
@@ -75,11 +81,26 @@ async def test_scan_runs_as_a_job_and_can_be_cancelled(digits_ws):
         panel, footer = app.screen.query_one(JobPanel), app.screen.query_one("Footer")
         assert panel.jobs and panel.region.height >= 1  # shown, above the footer
         assert panel.region.bottom <= footer.region.y
+        # q while a job runs asks first; escape keeps the app and the job.
+        # (pauses, not settle: settle waits for workers, and this one waits for ctrl+x)
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmDialog) and app.is_running and app.jobs
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        overview = app.screen
+        # Another mode's screen shows the running job too, and loses it when it ends.
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        assert app.screen.query_one(JobPanel).jobs
         await pilot.press("ctrl+x")
         await wait_until(pilot, lambda: _of(seen, m.JobFailed) or _of(seen, m.ScanFinished))
         failed = _of(seen, m.JobFailed)
         assert [type(f.error).__name__ for f in failed] == ["Cancelled"]
         await wait_until(pilot, lambda: not app.jobs)
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert app.screen is overview and not overview.query_one(JobPanel).jobs  # not stale
         assert not _of(seen, m.ScanFinished)
         assert len(call(app, app.ws.scan_runs)) == runs_before
         # A full scan posts ScanFinished with the new run, and the overview follows.

@@ -50,3 +50,9 @@ class CurateScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        # Jobs may have started or ended while another mode's screen was in front.
+        jobs = list(getattr(self.app, "jobs", {}).values())
+        for panel in self.query(JobPanel):
+            panel.jobs = jobs

@@ -67,6 +67,53 @@ class ClassPicker(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
 
+    _typed = ""
+    _typed_at = 0.0
+
+    def on_key(self, event) -> None:
+        """Type to jump: the first class whose name starts with what was typed (a
+        pause of a second starts a new prefix)."""
+        import time
+
+        char = event.character
+        if not char or not char.isprintable() or char == " ":
+            return
+        now = time.monotonic()
+        self._typed = (self._typed if now - self._typed_at < 1.0 else "") + char.lower()
+        self._typed_at = now
+        for i, name in enumerate(self.class_names):
+            if name.lower().startswith(self._typed):
+                self.query_one(OptionList).highlighted = i
+                break
+        event.stop()
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question before an action that changes many things at once."""
+
+    BINDINGS = [
+        Binding("escape,n", "dismiss(False)", "Cancel"),
+        Binding("y", "dismiss(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, message: str, confirm: str = "OK") -> None:
+        super().__init__(classes="dialog-screen")
+        self.confirm_title, self.message, self.confirm = title, message, confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.confirm_title, classes="dialog-title")
+            yield Static(self.message, id="confirm-message")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()  # a stray Enter changes nothing
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "ok")
+
 
 class TextPrompt(ModalScreen[str | None]):
     """One line of text (commit message, tag name)."""

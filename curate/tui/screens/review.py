@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Label, Select, Static
 
 from curate.tui import messages as m
 from curate.tui.screens.base import CurateScreen
-from curate.tui.screens.dialogs import ClassPicker
+from curate.tui.screens.dialogs import ClassPicker, ConfirmDialog
 from curate.tui.widgets.image import PixelImage, ThumbnailStrip
 
 KINDS = ["label", "duplicate", "near_duplicate", "outlier", "quality", "conflict"]
@@ -100,6 +100,8 @@ class ReviewScreen(CurateScreen):
         self.status: dict[int, str] = {}  # sid -> what this session decided
         self.current: dict[int, str | None] = {}  # sid -> label after decisions
         self.undo_stack: list[tuple[m.Decision, str | None]] = []  # (decision, label before)
+        self._bulk: dict[int, list[tuple[int, str]]] = {}  # accept all: (sid, label before)
+        self._by_sid: dict[int, Any] = {}
         self.ascending = True
         self._preview_sid: int | None = None
         self._captions: dict[int, str] = {}
@@ -177,6 +179,7 @@ class ReviewScreen(CurateScreen):
         table = self.query_one(DataTable)
         table.clear()
         self._preview_sid, keep = None, self._preview_sid
+        self._by_sid = {f.sid: f for f in self.findings}
         for f in self.findings:
             table.add_row(
                 f.sample_id[:8],
@@ -200,7 +203,13 @@ class ReviewScreen(CurateScreen):
 
     def _decision_cell(self, sid: int) -> Text:
         status = self.status.get(sid, "")
-        style = {"dropped": "red", "kept": "dim"}.get(status.split(" ")[0], "green")
+        if not status:
+            # Decided before this session (or by `curate relabel`): the catalog's
+            # label differs from the one the finding was made on.
+            f = self._by_sid.get(sid)
+            if f is not None and f.current_label and f.current_label != f.given_label:
+                return Text(f"→ {f.current_label}", style="dim green")
+        style = {"drop": "red", "kept": "dim"}.get(status, "green")
         return Text(status, style=style)
 
     # -- selection and preview ------------------------------------------------------------
@@ -318,10 +327,11 @@ class ReviewScreen(CurateScreen):
                 self.undo_stack.append((d, message.label_before))
             if d.action in ("accept", "relabel"):
                 self.current[d.sid] = d.label
-                verb = "accepted" if d.action == "accept" else "relabeled"
-                self.status[d.sid] = f"{verb} →{d.label}"
+                # Short, so the column fits at 80 columns: ✓ accepted, → relabeled.
+                mark = "✓" if d.action == "accept" else "→"
+                self.status[d.sid] = f"{mark} {d.label}"
             elif d.action == "drop":
-                self.status[d.sid] = "dropped"
+                self.status[d.sid] = "drop"
             if f is not None and self.selected is not None and self.selected.sid == d.sid:
                 self.action_next()
         self._update_row(d.sid)
@@ -331,13 +341,23 @@ class ReviewScreen(CurateScreen):
     def _update_row(self, sid: int) -> None:
         table = self.query_one(DataTable)
         if str(sid) in table.rows:
-            table.update_cell(str(sid), "decision", self._decision_cell(sid))
+            # update_width: a long class name widens the column instead of being cut
+            table.update_cell(str(sid), "decision", self._decision_cell(sid), update_width=True)
 
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("nothing to undo")
             return
         d, before = self.undo_stack.pop()
+        if d.action == "accept_all":
+            back = self._bulk.pop(id(d))
+            for sid, label in back:
+                self.status.pop(sid, None)
+                self.current[sid] = label
+            self.post_message(
+                m.RevertRelabelsRequested(self, back, reason="review: undo accept all")
+            )
+            return
         if d.action == "keep":
             self.status.pop(d.sid, None)
             self._update_row(d.sid)
@@ -363,14 +383,46 @@ class ReviewScreen(CurateScreen):
             table.move_cursor(row=table.get_row_index(str(sid)))
 
     def action_accept_all(self) -> None:
-        self.post_message(m.AcceptAllRequested(self))
+        # Count first, then ask: one key must not make a hundred changes unasked.
+        self.post_message(m.AcceptAllRequested(self, dry_run=True))
 
     def on_suggestions_accepted(self, message: m.SuggestionsAccepted) -> None:
         r = message.report
+        if r.dry_run:
+            if not r.accepted:
+                self.notify(f"no label suggestion of scan run {r.run_id} is left to accept")
+                return
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.post_message(m.AcceptAllRequested(self))
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "Accept all",
+                    f"Relabel {r.accepted} samples to the suggestions of scan run {r.run_id}? "
+                    "They become pending changes; u undoes them as one step.",
+                    confirm=f"Accept {r.accepted}",
+                ),
+                answered,
+            )
+            return
+        if r.relabels:
+            bulk = m.Decision("accept_all", -1, "", run_id=r.run_id)
+            # (an unlabeled sample cannot get "no label" back by a relabel)
+            self._bulk[id(bulk)] = [(x["sid"], x["from"]) for x in r.relabels if x["from"]]
+            self.undo_stack.append((bulk, None))
+        for x in r.relabels:
+            self.current[x["sid"]] = x["to"]
+            self.status[x["sid"]] = f"✓ {x['to']}"
         self.notify(
             f"accepted {r.accepted} of {r.candidates} label suggestions (scan run {r.run_id}); "
             f"{r.pending} pending changes"
         )
+        self.action_reload()
+
+    def on_relabels_reverted(self, message: m.RelabelsReverted) -> None:
+        self.notify(f"undid accept all: {message.recorded} samples have their labels back")
         self.action_reload()
 
     # -- navigation --------------------------------------------------------------------------
@@ -383,6 +435,7 @@ class ReviewScreen(CurateScreen):
     def action_sort(self) -> None:
         self.ascending = not self.ascending
         self.findings.reverse()
+        self._preview_sid = None  # the new order starts at its top, not at the same sample
         self._fill_table()
         order = "most" if self.ascending else "least"
         self.notify(f"{order} suspicious first")
