@@ -40,13 +40,15 @@ class VersionsScreen(CurateScreen):
         super().__init__()
         self.versions: list[Any] = []
         self.marked: str | None = None
+        self._user_diff = False  # the user asked for a diff (d, w): keep showing theirs
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="versions-body"):
             with Vertical(id="versions-left"):
                 yield Label("Versions", classes="section-title")
                 log = DataTable(id="log", cursor_type="row")
-                log.add_columns("", "version", "hash", "tags", "samples", "date", "message")
+                # The message early: what a version is for is what people look for.
+                log.add_columns("", "version", "message", "tags", "samples", "date", "hash")
                 yield log
                 yield Label("Working changes", classes="section-title", id="changes-title")
                 changes = DataTable(id="changes", cursor_type="row")
@@ -82,15 +84,18 @@ class VersionsScreen(CurateScreen):
             log.add_row(
                 "*" if v.name == self.marked else "",
                 v.name,
-                v.hash[:8],
+                v.message or "",
                 ", ".join(v.tags),
                 str(v.stats.samples),
                 v.created_at.strftime("%Y-%m-%d %H:%M"),
-                v.message or "",
+                v.hash[:8],
                 key=v.name,
             )
         if self.versions:
             log.move_cursor(row=min(max(row, 0), len(self.versions) - 1))
+            if not self._user_diff:
+                # Until the user asks for another diff: what a commit would record.
+                self.post_message(m.DiffRequested(self, self.versions[0].name, None))
         changes = self.query_one("#changes", DataTable)
         changes.clear()
         for c in message.changes:
@@ -145,11 +150,13 @@ class VersionsScreen(CurateScreen):
                 return
             parent = next((p.name for p in self.versions if p.hash == v.parent), v.parent)
             a, b = parent, name
+        self._user_diff = True
         self.post_message(m.DiffRequested(self, a, b))
 
     def action_diff_working(self) -> None:
         name = self._need_version()
         if name is not None:
+            self._user_diff = True
             self.post_message(m.DiffRequested(self, name, None))
 
     def on_diff_loaded(self, message: m.DiffLoaded) -> None:
