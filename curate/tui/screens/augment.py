@@ -48,7 +48,12 @@ class AugmentScreen(CurateScreen):
                 with Horizontal(id="augment-pickers"):
                     yield Select([], prompt="preset", id="preset")
                     yield Select([], prompt="all classes", id="preview-class")
-                yield TextArea(language=None, id="policy", soft_wrap=False, tab_behavior="indent")
+                editor = TextArea(language=None, id="policy", soft_wrap=True, tab_behavior="indent")
+                # While it has focus the editor takes every printable key (1-5, q, ?):
+                # say how to get the app's keys back.
+                editor.border_title = "policy YAML"
+                editor.border_subtitle = "esc: leave the editor"
+                yield editor
                 yield Static("", id="validation")
             with Vertical(id="augment-right"):
                 yield Label("Preview (ctrl+r)", classes="section-title", id="preview-title")
