@@ -21,6 +21,9 @@ from curate.tui.widgets.image import ThumbnailGrid
 from curate.tui.widgets.params_form import ParamsForm
 
 
+DEFAULT_GENERATOR = "gan"
+
+
 class SynthesizeScreen(CurateScreen):
     MODE = "synthesize"
     TITLE = "Synthesize"
@@ -73,7 +76,9 @@ class SynthesizeScreen(CurateScreen):
         if current in names:
             select.value = current
         elif names:
-            select.value = names[0]
+            # The GAN first, as `curate demo` does: minutes on a CPU where the
+            # diffusion model takes about half an hour.
+            select.value = DEFAULT_GENERATOR if DEFAULT_GENERATOR in names else names[0]
         box = self.query_one("#synth-classes", Vertical)
         box.remove_children()
         if self.plan is None:
