@@ -231,6 +231,8 @@ async def test_augment_validates_previews_and_runs(digits_ws):
         await settle(app, pilot)
         report = _of(seen, m.Augmented)[-1].report
         assert report.dry_run and len(call(app, app.ws.changes)) == pending
+        needs = ", ".join(f"{c.name} +{c.needed}" for c in report.classes if c.needed)
+        assert any(needs in n.message for n in app._notifications)  # per class, not a total
         await pilot.press("ctrl+g")
         await settle(app, pilot)
         report = _of(seen, m.Augmented)[-1].report

@@ -148,13 +148,23 @@ class AugmentScreen(CurateScreen):
 
     def on_augmented(self, message: m.Augmented) -> None:
         r = message.report
-        per_class = ", ".join(f"{c.name} +{c.added}" for c in r.classes if c.added) or "none"
         if r.dry_run:
+            needs = ", ".join(f"{c.name} +{c.needed}" for c in r.classes if c.needed)
             text = f"would add {r.needed} samples ({r.counts_from} counts, target {r.target})"
-        else:
+            text += f": {needs}" if needs else ": every class is at the target already"
+        elif r.added or r.cancelled:
+            per_class = ", ".join(f"{c.name} +{c.added}" for c in r.classes if c.added) or "none"
             text = f"added {r.added} samples as pending changes: {per_class}"
             if r.cancelled:
                 text += " (cancelled; finished batches kept)"
-        self.notify(text, title="Augment")
+        elif not r.needed:
+            text = f"nothing to add: every class has {r.target} train samples or more"
+        else:  # draws that gave images the workspace holds, or left them unchanged
+            text = (
+                f"added nothing: {r.duplicates} outputs were already in the workspace and "
+                f"{r.unchanged} draws left the image unchanged"
+            )
+        # A summary to read, not a flash: longer than the 5-second default.
+        self.notify(text, title="Augment", timeout=10)
         for warning in r.warnings:  # the same warnings the CLI prints
             self.notify(warning, title="Augment", severity="warning", timeout=12)

@@ -20,7 +20,6 @@ from curate.tui.widgets.charts import KeyValues
 from curate.tui.widgets.image import ThumbnailGrid
 from curate.tui.widgets.params_form import ParamsForm
 
-
 DEFAULT_GENERATOR = "gan"
 
 
