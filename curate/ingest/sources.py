@@ -15,6 +15,8 @@ from curate.core.models import IngestFormat
 from curate.errors import InvalidInput, one_line
 
 SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
+#: Where `curate export` puts samples without a split (beside train/, val/, ...).
+UNSPLIT_FOLDER = "unsplit"
 MANIFEST_SUFFIXES = {".csv", ".parquet"}
 
 
@@ -51,17 +53,37 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+#: Files an image-folder dataset carries beside its images: HF imagefolder metadata and
+#: curate's export manifest. Skipped, like dot-files, not quarantined as "not an image".
+SIDECAR_FILES = frozenset({"metadata.jsonl", "metadata.csv", "curate-manifest.json"})
+
+
 def detect_format(source: Path) -> IngestFormat:
     if source.is_file() and source.suffix.lower() in MANIFEST_SUFFIXES:
         return IngestFormat.MANIFEST
     if source.is_dir():
         if (source / "dataset_dict.json").exists() or (source / "state.json").exists():
             return IngestFormat.HF
+        if _exported_format(source) == "parquet":
+            return IngestFormat.HF  # data/<split>-*.parquet: datasets' parquet loader reads it
         return IngestFormat.IMAGEFOLDER
     raise InvalidInput(
         f"cannot tell the format of {source}",
         hint="pass --format imagefolder|manifest|hf",
     )
+
+
+def _exported_format(source: Path) -> str | None:
+    """The format of a `curate export` folder (its manifest says), else None."""
+    import json
+
+    manifest = source / "curate-manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        return str(json.loads(manifest.read_text()).get("format"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # -- image folder ------------------------------------------------------------------
@@ -80,6 +102,8 @@ def _walk_files(top: str, root_real: Path) -> Iterator[tuple[str, str, str | Non
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # .DS_Store, .git and friends are not inputs
+            if entry.name in SIDECAR_FILES and entry.is_file(follow_symlinks=False):
+                continue  # an exported dataset's own metadata, not an image to quarantine
             rel = f"{rel_folder}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append((entry.path, rel + os.sep))
@@ -102,9 +126,13 @@ def imagefolder_items(root: Path) -> Iterator[Item]:
     root = root.absolute()
     root_real = root.resolve()
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    split_layout = bool(subdirs) and all(p.name.lower() in SPLIT_NAMES for p in subdirs)
+    split_layout = bool(subdirs) and all(
+        p.name.lower() in SPLIT_NAMES or p.name == UNSPLIT_FOLDER for p in subdirs
+    )
     tops: list[tuple[Path, str | None]] = (
-        [(p, p.name.lower()) for p in subdirs] if split_layout else [(root, None)]
+        [(p, None if p.name == UNSPLIT_FOLDER else p.name.lower()) for p in subdirs]
+        if split_layout
+        else [(root, None)]
     )
     for top, split in tops:
         for path, rel, problem in _walk_files(str(top), root_real):

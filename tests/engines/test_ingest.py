@@ -288,3 +288,37 @@ def test_report_counts_unlabeled_images_and_labels_it_did_not_apply(workspace, t
     assert workspace.status().unlabeled == 3
     again = workspace.ingest(tmp_path / "mix")  # still true, still said
     assert (again.already_present, again.label_not_applied) == (3, 3)
+
+
+def test_curate_exports_ingest_back_as_they_were(tmp_path):
+    """imagefolder (with an unsplit part) and parquet exports: found without --format,
+    sidecar files skipped, splits and labels as exported."""
+    from tests.engines.test_versions import make_ws
+
+    src = make_ws(tmp_path / "src", per_class=4)
+    src.commit("v1")
+    src.export("v1", "imagefolder", tmp_path / "if_unsplit")
+    src.split("0.5,0.5", seed=0)
+    src.commit("v2")
+    src.export("v2", "parquet", tmp_path / "pq")
+    src.export("v2", "imagefolder", tmp_path / "if")
+    want = sorted(
+        zip(
+            src.samples().column("label").to_pylist(),
+            src.samples().column("split").to_pylist(),
+            strict=True,
+        )
+    )
+    src.close()
+    for name, fmt in (("if", "imagefolder"), ("pq", "hf"), ("if_unsplit", "imagefolder")):
+        with Workspace.init(tmp_path / f"ws_{name}") as ws:
+            report = ws.ingest(tmp_path / name)
+            assert report.format.value == fmt and report.quarantined == [], name
+            t = ws.samples()
+            got = sorted(
+                zip(t.column("label").to_pylist(), t.column("split").to_pylist(), strict=True)
+            )
+            if name == "if_unsplit":
+                assert got == sorted((label, None) for label, _ in want)
+            else:
+                assert got == want, name
