@@ -64,6 +64,13 @@ SCREENS_IN_ORDER = [
 ]
 
 
+#: API hints that name a CLI flag, as the TUI says them (its controls, not flags).
+TUI_HINTS = {
+    "pass --overwrite to replace it": 'tick "overwrite a non-empty folder" to replace it',
+    "pass --force to move it": "pick another name (moving a tag: curate tag NAME VERSION --force)",
+}
+
+
 class CurateApp(App[None]):
     """``curate tui``. ``workspace`` is a path or an open :class:`Workspace` (tests).
 
@@ -236,7 +243,8 @@ class CurateApp(App[None]):
             self.notify(error.message, title=f"{message.description}: cancelled")
             return
         if isinstance(error, CurateError):
-            self.push_screen(ErrorModal(error.title, error.message, error.hint))
+            hint = TUI_HINTS.get(error.hint or "", error.hint)
+            self.push_screen(ErrorModal(error.title, error.message, hint))
             return
         self.push_screen(
             ErrorModal(

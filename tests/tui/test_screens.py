@@ -192,6 +192,16 @@ async def test_versions_commit_tag_diff_export(digits_ws, tmp_path):
         app.screen.post_message(m.Exported(warned))
         await settle(app, pilot)
         assert "12 sample(s) have no split" in [n.message for n in app._notifications]
+        # The same folder again: the error's hint names the dialog's checkbox, not a flag.
+        await pilot.press("e")
+        await settle(app, pilot)
+        app.screen.query_one("#format").value = "parquet"
+        app.screen.query_one("#out").value = str(out)
+        await settle(app, pilot)
+        await pilot.click("#ok")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        assert "overwrite a non-empty folder" in app.screen.hint and "--" not in app.screen.hint
 
 
 @drive
