@@ -178,13 +178,17 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"Export {self.version}", classes="dialog-title")
-            yield Select(
+            fmt = Select(
                 [(f, f) for f in EXPORT_FORMATS],
                 value="imagefolder",
                 allow_blank=False,
                 id="format",
             )
-            yield Input(value=self.default_out, placeholder="output folder", id="out")
+            fmt.border_title = "format"
+            yield fmt
+            out = Input(value=self.default_out, placeholder="output folder", id="out")
+            out.border_title = "output folder"
+            yield out
             yield Checkbox("overwrite a non-empty folder", id="overwrite")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", variant="primary", id="ok")

@@ -131,7 +131,9 @@ class ReviewScreen(CurateScreen):
             with Vertical(id="preview"):
                 yield PixelImage(placeholder="no finding selected", id="preview-image")
                 yield Static("", id="preview-info")
-                yield Label("nearest", id="neighbours-title", classes="section-title")
+                yield Label(
+                    "nearest: label, distance", id="neighbours-title", classes="section-title"
+                )
                 yield ThumbnailStrip(id="neighbours")
 
     def on_mount(self) -> None:
