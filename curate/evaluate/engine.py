@@ -105,8 +105,8 @@ def run_evaluation(
     if held.num_rows == 0:
         raise NotFound(
             f"{reference.name} has no samples in split {request.eval_split!r}",
-            hint=f"splits: {', '.join(reference.splits) or 'none'}; "
-            "make a held-out split with `curate split` and commit before the changes you evaluate",
+            hint=f"{_splits_hint(reference)}; make a held-out split with `curate split` "
+            "and commit before the changes you evaluate",
         )
     trains = {"candidate": candidate.samples(request.train_split)}
     if baseline is not None:
@@ -116,7 +116,7 @@ def run_evaluation(
             version = candidate if role == "candidate" else baseline
             raise NotFound(
                 f"{version.name} has no samples in split {request.train_split!r}",
-                hint=f"splits: {', '.join(version.splits) or 'none'}",
+                hint=_splits_hint(version),
             )
     in_training: set[str] = set()
     for rows in trains.values():
@@ -355,3 +355,10 @@ def run_evaluation(
         warnings=warnings,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _splits_hint(version) -> str:
+    """The version's splits, and how many of its samples have none (they are no split)."""
+    text = f"splits: {', '.join(version.splits) or 'none'}"
+    unsplit = version.info.stats.splits.get("-", 0)
+    return text + (f" ({unsplit} samples have no split)" if unsplit else "")

@@ -200,3 +200,15 @@ def test_cancel_stops_between_epochs(noisy):
             cancel=lambda: len(calls) > 3,
         )
     assert 3 < len(calls) < 10
+
+
+def test_a_version_without_splits_says_how_many_samples_have_none(tmp_path):
+    from curate.api import Workspace
+    from tests.engines.test_versions import make_folder
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "src", 4))
+        ws.commit("no splits")
+        with pytest.raises(NotFound, match="has no samples in split 'test'") as err:
+            ws.evaluate("HEAD", classifier=SMALL)
+        assert err.value.hint.startswith("splits: none (12 samples have no split)")
