@@ -467,6 +467,17 @@ class CurateApp(App[None]):
             description="diff versions",
         )
 
+    def on_reset_requested(self, message: m.ResetRequested) -> None:
+        self.run_job(
+            lambda: self.ws.reset(message.samples),
+            reply_to=message.reply_to,
+            finished=m.ChangesReset,
+            group="decisions",
+            description="discard pending changes",
+            write=True,
+            exclusive=False,
+        )
+
     def on_commit_requested(self, message: m.CommitRequested) -> None:
         self.run_job(
             lambda: self.ws.commit(message.message),

@@ -224,6 +224,20 @@ class DiffLoaded(Message):
         self.diff = diff
 
 
+class ResetRequested(Requested):
+    """Forget pending changes: those of ``samples`` (sample ids), or all when None."""
+
+    def __init__(self, reply_to: MessagePump, samples: list[str] | None) -> None:
+        super().__init__(reply_to)
+        self.samples = samples
+
+
+class ChangesReset(Message):
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+
 class CommitRequested(Requested):
     def __init__(self, reply_to: MessagePump, message: str) -> None:
         super().__init__(reply_to)

@@ -388,3 +388,31 @@ async def test_synthesize_runs_a_generator_and_shows_what_was_admitted(tmp_path)
         assert len(grid.items) == result.admitted
         adds = [c for c in call(app, app.ws.changes) if c.op == "add"]
         assert len(adds) == result.admitted
+
+
+@drive
+async def test_versions_discards_pending_changes(digits_ws):
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        sids = call(app, app.ws.samples).column("sid").to_pylist()[:3]
+        call(app, app.ws.drop, sids, write=True)
+        await pilot.press("5")
+        await settle(app, pilot)
+        screen = app.screen
+        assert len(screen.changes) == 3
+        first = screen.changes[0].sample_id
+        await pilot.press("x")  # the selected change's sample only
+        await settle(app, pilot)
+        assert len(screen.changes) == 2 and first not in [c.sample_id for c in screen.changes]
+        await pilot.press("X")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")  # asked, declined: nothing forgotten
+        await settle(app, pilot)
+        assert len(call(app, app.ws.changes)) == 2
+        await pilot.press("X")
+        await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert call(app, app.ws.changes) == [] and screen.changes == []

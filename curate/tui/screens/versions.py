@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Label
 
 from curate.tui import messages as m
 from curate.tui.screens.base import CurateScreen
-from curate.tui.screens.dialogs import ExportChoice, ExportDialog, TextPrompt
+from curate.tui.screens.dialogs import ConfirmDialog, ExportChoice, ExportDialog, TextPrompt
 
 WORKING = "working"
 
@@ -34,11 +34,25 @@ class VersionsScreen(CurateScreen):
         Binding("t", "tag", "Tag", tooltip="Tag the selected version"),
         Binding("e", "export", "Export", tooltip="Export the selected version"),
         Binding("r", "refresh", "Refresh"),
+        Binding(
+            "x",
+            "discard",
+            "Discard",
+            tooltip="Forget the pending changes of the selected change's sample (curate reset)",
+        ),
+        Binding(
+            "X",
+            "discard_all",
+            "Discard all",
+            show=False,
+            tooltip="Forget every pending change, after a confirmation (curate reset)",
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.versions: list[Any] = []
+        self.changes: list[Any] = []  # pending changes, in the #changes table's order
         self.marked: str | None = None
         self._user_diff = False  # the user asked for a diff (d, w): keep showing theirs
 
@@ -98,6 +112,7 @@ class VersionsScreen(CurateScreen):
                 self.post_message(m.DiffRequested(self, self.versions[0].name, None))
         changes = self.query_one("#changes", DataTable)
         changes.clear()
+        self.changes = list(message.changes)
         for c in message.changes:
             if c.op == "relabel":
                 what = f"{c.from_label} → {c.label}"
@@ -173,6 +188,36 @@ class VersionsScreen(CurateScreen):
         for r in d.relabeled:
             relabels.add_row(r.sample_id[:8], r.from_ or "", r.to or "", r.reason or "")
         self.query_one("#relabels-title", Label).update(f"Relabels ({len(d.relabeled)})")
+
+    # -- discard pending changes ----------------------------------------------------------
+    def action_discard(self) -> None:
+        table = self.query_one("#changes", DataTable)
+        if not self.changes or not 0 <= table.cursor_row < len(self.changes):
+            self.notify("no pending change selected", severity="warning")
+            return
+        self.post_message(m.ResetRequested(self, [self.changes[table.cursor_row].sample_id]))
+
+    def action_discard_all(self) -> None:
+        if not self.changes:
+            self.notify("no pending changes")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(m.ResetRequested(self, None))
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Discard all",
+                f"Forget all {len(self.changes)} pending changes? Committed versions stay.",
+                confirm="Discard all",
+            ),
+            answered,
+        )
+
+    def on_changes_reset(self, message: m.ChangesReset) -> None:
+        self.notify(f"discarded {message.report.recorded} pending change(s)")
+        self.action_refresh()
 
     # -- commit, tag, export ----------------------------------------------------------------
     def action_commit(self) -> None:
