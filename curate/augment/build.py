@@ -352,47 +352,41 @@ def check_on_image(policy: Policy, key: str, image: np.ndarray, what: str) -> li
 
     ``what`` describes the image for the message ("class '3' grayscale 8x8 images").
     """
+    return try_steps(policy, key, image, what)[0]
+
+
+def try_steps(
+    policy: Policy, key: str, image: np.ndarray, what: str
+) -> tuple[list[PolicyIssue], list[str]]:
+    """Apply each step of pipeline ``key`` once (p=1) to a real ``image``.
+
+    Returns (failures, size changes): the steps that fail on it, and warnings for
+    the steps that change its size (augmented samples would not match their
+    class's size). ``what`` describes the image ("class '3' grayscale 8x8 images").
+    """
     A = albumentations()
     names = registry()
     path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
-    issues = []
+    h, w = image.shape[:2]
+    issues, resized = [], []
     for here, step in leaf_steps(steps_for_key(policy, key), path):
         cls = names[step.transform]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                A.Compose([cls(**{**step.params, "p": 1.0})], seed=0)(image=image)
+                out = A.Compose([cls(**{**step.params, "p": 1.0})], seed=0)(image=image)["image"]
             except Exception as exc:
                 text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 issues.append(
                     PolicyIssue(path=here, message=f"{step.transform} fails on {what}: {text}")
                 )
-    return issues
-
-
-def size_changes(policy: Policy, key: str, image: np.ndarray, what: str) -> list[str]:
-    """Steps of pipeline ``key`` that change the size of a real ``image`` when applied
-    (p=1, one draw each): augmented samples would not match their class's size."""
-    A = albumentations()
-    names = registry()
-    path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
-    h, w = image.shape[:2]
-    found = []
-    for here, step in leaf_steps(steps_for_key(policy, key), path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out = A.Compose([names[step.transform](**{**step.params, "p": 1.0})], seed=0)(
-                    image=image
-                )["image"]
-            except Exception:  # check_on_image reports failures
                 continue
         if out.shape[:2] != (h, w):
-            found.append(
+            resized.append(
                 f"{here} ({step.transform}) makes {what} {out.shape[1]}x{out.shape[0]}: "
                 f"augmented samples will not have their parents' size ({w}x{h})"
             )
-    return found
+    return issues, resized
 
 
 # Odd 128-bit constants (golden ratio, splitmix) spreading a 32-bit seed over PCG64's state.

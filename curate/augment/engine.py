@@ -459,7 +459,7 @@ def _check_on_parents(
 ) -> list[str]:
     """Each step once on a real parent of every (pipeline, image mode) used: fail before
     writing. Returns warnings: steps that change the image size."""
-    from curate.augment.build import check_on_image, size_changes
+    from curate.augment.build import try_steps
     from curate.imaging import decode
 
     issues: list[PolicyIssue] = []
@@ -473,8 +473,9 @@ def _check_on_parents(
             image = decode(objects.read(*parent.location), mode=parent.mode)
             kind = "grayscale" if parent.mode == "L" else "RGB"
             what = f"class {entry.name!r} {kind} {image.shape[1]}x{image.shape[0]} images"
-            issues += check_on_image(policy, entry.pipeline, image, what)
-            resized += size_changes(policy, entry.pipeline, image, what)
+            failed, changed = try_steps(policy, entry.pipeline, image, what)
+            issues += failed
+            resized += changed
     if issues:
         raise PolicyInvalid(issues, source=f"policy {policy.name}")
     return list(dict.fromkeys(resized))

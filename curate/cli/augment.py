@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -30,21 +28,6 @@ def _load(policy: str):
     for issue in loaded.warnings:
         click.echo(f"warning: {issue}", err=True)
     return loaded
-
-
-@contextmanager
-def _lazy_progress(description: str, *, enabled: bool = True) -> Iterator:
-    """A progress callback whose bar appears on the first report (not before a validation error)."""
-    with ExitStack() as stack:
-        bar = None
-
-        def progress(done: int, total: int | None, message: str = "") -> None:
-            nonlocal bar
-            if bar is None:
-                bar = stack.enter_context(progress_bar(description, enabled=enabled))
-            bar(done, total, message)
-
-        yield progress
 
 
 @click.group("augment")
@@ -266,7 +249,7 @@ def run_cmd(
     if copies is None and not balance:
         raise InvalidInput("nothing to do with --no-balance", hint="add --copies N")
     loaded = _load(policy)
-    with open_workspace(ctx) as ws, _lazy_progress("augmenting", enabled=not dry_run) as progress:
+    with open_workspace(ctx) as ws, progress_bar("augmenting", enabled=not dry_run) as progress:
         report = ws.augment(
             loaded,
             balance=balance,
