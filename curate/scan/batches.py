@@ -7,7 +7,8 @@ this process (the local engine) or on Ray workers:
   :class:`~curate.engines.packs.PackReader`, fsspec), decode, pixel hash,
   quality statistics, pixels at the extractor's size, fingerprints;
 * :func:`feature_rows`: a fitted feature map applied to a batch of pixels;
-* :func:`fold_probs` / :func:`fit_head`: the classifier heads of one fold.
+* :func:`fold_group_probs` / :func:`fit_fold_heads`: the classifier heads of a
+  group of folds.
 
 Inputs and outputs are Arrow tables (matrices travel as fixed-size binary
 columns, one row per sample) or plain arrays, so the driver gets results
@@ -128,41 +129,55 @@ def map_features(engine, fmap, images: np.ndarray, *, size, channels, device) ->
 
 
 # -- fold heads --------------------------------------------------------------------------------
-def fold_probs(item: tuple, context: tuple) -> np.ndarray:
-    """Average probabilities of one fold's heads on its held-out rows.
+def fit_gathered(factory, x, y, positions: list[np.ndarray], n_classes: int) -> list:
+    """Heads of a group of folds from their gathered rows ``x`` (labels ``y``);
+    ``positions[k]``: the rows of ``x`` fold k trains on."""
+    head = factory()
+    if len(positions) == 1 and len(positions[0]) == x.shape[0]:
+        return [head.fit(x, y, n_classes)]  # one fold: x is its rows
+    return head.fit_folds(x, y, positions, n_classes)
 
-    ``item`` = (training rows, predicted rows); ``context`` = (features per
-    head, head factories, labels, n_classes). The arithmetic of
+
+def fold_group_probs(item: tuple, context: tuple) -> list[np.ndarray]:
+    """Probabilities of one head's group of folds on their held-out rows.
+
+    ``item`` = (head index, job indices: :func:`curate.scan.features.fold_groups`);
+    ``context`` = (features per head, head factories, labels, n_classes,
+    jobs as (training rows, predicted rows)). The arithmetic of
     :func:`curate.scan.features.cross_val_heads`, so in-process and engine
     folds agree to the bit.
     """
     import torch
 
     from curate.scan.classifier import torch_threads
+    from curate.scan.features import gather_folds
 
-    tr_rows, te_rows = item
-    features, factories, labels, n_classes = context
+    h, group = item
+    features, factories, labels, n_classes, jobs = context
     with torch_threads():
-        y = torch.from_numpy(labels[tr_rows]).long()
-        acc = torch.zeros(len(te_rows), n_classes)
-        for feats, factory in zip(features, factories, strict=True):
-            dev = feats.device
-            head = factory().fit(feats[tr_rows], y.to(dev), n_classes)
-            acc += head.predict_proba(feats[te_rows]).float().cpu()
-        return (acc / len(features)).numpy()
+        feats = features[h]
+        rows, positions = gather_folds([jobs[j][0] for j in group])
+        x = feats[torch.from_numpy(rows).to(feats.device)]
+        y = torch.from_numpy(labels[rows]).long().to(feats.device)
+        heads = fit_gathered(factories[h], x, y, positions, n_classes)
+        return [
+            head.predict_proba(feats[jobs[j][1]]).float().cpu().numpy()
+            for head, j in zip(heads, group, strict=True)
+        ]
 
 
-def fit_head(item: tuple, context: Any) -> Any:
-    """One head fitted on gathered training rows: ``item`` = (factory, x, y, n_classes)."""
+def fit_fold_heads(item: tuple, context: Any) -> list:
+    """A group of folds' heads from gathered training rows:
+    ``item`` = (factory, x, y, positions per fold, n_classes, device)."""
     import torch
 
     from curate.scan.classifier import torch_threads
 
-    factory, x, y, n_classes, device = item
+    factory, x, y, positions, n_classes, device = item
     with torch_threads():
         x = np.ascontiguousarray(x)
         if not x.flags.writeable:  # a zero-copy view of Ray's object store
             x = x.copy()
         xt = torch.from_numpy(x).to(device)
         yt = torch.from_numpy(np.asarray(y)).long().to(device)
-        return factory().fit(xt, yt, n_classes)
+        return fit_gathered(factory, xt, yt, positions, n_classes)
