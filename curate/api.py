@@ -8,7 +8,7 @@ print(ws.status().classes)
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,10 @@ from curate.store.catalog import Catalog
 from curate.store.lock import WriterLock
 from curate.store.objects import ObjectStore
 from curate.workspace_paths import WorkspacePaths, find_workspace
+
+#: How long work with results at stake (a finished scan, admitted synthetic
+#: samples) waits for another process that is writing, before giving up.
+RESULTS_WAIT_SECONDS = 600.0
 
 
 class Workspace:
@@ -121,10 +125,31 @@ class Workspace:
         return self._catalog
 
     @contextmanager
-    def writing(self) -> Iterator[Catalog]:
-        """Hold the single-writer lock and yield a writable catalog."""
-        with self._lock:
+    def writing(
+        self, *, wait: float = 0.0, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[Catalog]:
+        """Hold the single-writer lock and yield a writable catalog.
+
+        Another process writing: wait up to ``wait`` seconds for it (default:
+        none, the error names it at once), calling ``on_wait(holder)`` once.
+        Long work that has results at stake (a scan, a synthesis) waits.
+        """
+
+        def busy(holder: str) -> None:
+            # The holder may be waiting for our read-only connection to open the
+            # catalog read-write (DuckDB allows one process then): close it first,
+            # or both wait until one gives up.
+            if self._catalog is not None and self._catalog.read_only:
+                self._catalog.close()
+                self._catalog = None
+            if on_wait is not None:
+                on_wait(holder)
+
+        self._lock.acquire(wait=wait, on_busy=busy)
+        try:
             yield self.catalog(write=True)
+        finally:
+            self._lock.release()
 
     # -- operations --------------------------------------------------------------
     def ingest(
@@ -255,7 +280,7 @@ class Workspace:
         """Store new (augmented/synthetic) samples as pending ``add`` changes; return sids."""
         from curate.store import changes_repo
 
-        with self.writing() as cat:
+        with self.writing(wait=RESULTS_WAIT_SECONDS) as cat:  # a synthesis's admitted samples
             return changes_repo.add_samples(cat, self.objects, list(samples))
 
     def balancing_plan(self, *, target: int | None = None, split: str | None = "train"):
@@ -344,8 +369,12 @@ class Workspace:
             cancel=cancel,
             engine=engine,
         )
+
+        def waiting(holder: str) -> None:
+            progress(0, None, f"waiting for PID {holder} to finish writing")
+
         try:
-            with self.writing() as cat:
+            with self.writing(wait=RESULTS_WAIT_SECONDS, on_wait=waiting) as cat:
                 run_id = findings_repo.record_run(
                     cat,
                     extractor=out.extractor,

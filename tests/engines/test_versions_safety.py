@@ -144,3 +144,46 @@ def test_readers_keep_working_while_a_writer_commits(tmp_path: Path):
         assert len(ws.log()) == rounds + 1
         assert ws.version("v1").samples().num_rows == 30  # v1 unchanged underneath
     assert os.path.exists(tmp_path / "ws" / ".curate")
+
+
+def test_work_that_waits_for_a_writer_lets_it_finish_first(tmp_path: Path):
+    """A scan finishing while a short command writes: the scan's read-only
+    connection kept the command from opening the catalog, and the command's
+    lock kept the scan from recording; the scan's work was lost. Waiting work
+    now closes its connection first, so both finish."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.close()
+    ws = Workspace.open(tmp_path / "ws")
+    sid = ws.samples().column("sample_id")[0].as_py()
+    ws.catalog()  # a read-only connection, as a scan holds while it runs
+    lock_file = ws.paths.lock
+    cli = [sys.executable, "-m", "curate", "-w", str(tmp_path / "ws")]
+    relabel = subprocess.Popen(
+        [*cli, "drop", sid], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not lock_file.read_text().strip():  # the command holds the writer lock
+            assert time.monotonic() < deadline and relabel.poll() is None
+            time.sleep(0.02)
+        told = []
+        with ws.writing(wait=30, on_wait=told.append) as cat:
+            assert relabel.wait(timeout=30) == 0  # it went first, through our wait
+            assert cat.rows("SELECT count(*) FROM changes") == [(1,)]
+        assert told == [f"{relabel.pid} (curate drop)"]  # who, and doing what
+        assert [c.op for c in ws.changes()] == ["drop"]
+    finally:
+        relabel.kill()
+        relabel.wait()
+        ws.close()
+    # Without waiting, the error names the holder at once (unchanged).
+    from curate.errors import WorkspaceLocked
+
+    with (
+        Workspace.open(tmp_path / "ws") as other,
+        Workspace.open(tmp_path / "ws") as third,
+        other.writing(),
+        pytest.raises(WorkspaceLocked, match="locked by PID"),
+        third.writing(),
+    ):
+        pass
