@@ -19,9 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def main(out: Path) -> None:
-    # 1. A workspace with the sample digits (classes 2, 5 and 9 are rare).
+    # 1. A workspace with the sample digits (classes 2, 5 and 9 are rare), split
+    #    first: augmentation only uses train samples as parents, so val and test
+    #    keep real images of every class (augmenting before splitting would put
+    #    all of a rare class in train, next to the samples made from it).
     ws = curate.Workspace.init(out / "ws")
     ws.ingest(REPO / "sample_data" / "digits")
+    ws.split("0.8,0.1,0.1", seed=0)
+    ws.commit("digits, split")
     print("classes before:", ws.status().classes)
 
     # 2. A policy in Python: albumentations transforms by name, with a
@@ -63,12 +68,14 @@ def main(out: Path) -> None:
     grid.save(out / "preview.png")
     print("preview written to", out / "preview.png")
 
-    # 5. Materialize: every class topped up to 180 train samples, as pending
+    # 5. Materialize: every class topped up to 150 train samples, as pending
     #    changes with lineage (parent, policy hash, seed, applied parameters).
-    report = ws.augment(policy, balance=True, target_per_class=180)
+    report = ws.augment(policy, balance=True, target_per_class=150)
     print(
         f"added {report.added} samples in {report.seconds:.1f}s ({report.images_per_second:.0f}/s)"
     )
+    for warning in report.warnings:  # e.g. augmenting before any split
+        print("  warning:", warning)
     print("classes after:", ws.status().classes)
 
     # 6. Any augmented sample replays bit for bit from its recipe.
@@ -77,7 +84,6 @@ def main(out: Path) -> None:
     print(f"replay of sample {sid}: identical={check.identical}")
 
     # 7. Online: the same policy inside a DataLoader, reproducible per worker.
-    ws.split("0.8,0.1,0.1", seed=0)
     ws.commit("digits balanced with policy digits")
     dataset = ws.version("HEAD").to_torch("train", transform=policy)
     from torch.utils.data import DataLoader
