@@ -7,6 +7,7 @@ print(ws.status().classes)
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,7 +172,10 @@ class Workspace:
         from curate.ingest.engine import BATCH_SIZE, IngestOptions, run_ingest
         from curate.ingest.sources import ColumnNames
 
-        src = Path(source)
+        # Absolute and normalised ("ws/../data" -> "data"), symlinks kept: the
+        # paths stored for the images must be the same from every working directory,
+        # or a re-ingest from elsewhere would record every image again under new paths.
+        src = Path(os.path.abspath(source))
         if not src.exists():
             raise InvalidInput(f"source {source} does not exist")
         try:

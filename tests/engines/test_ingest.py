@@ -63,6 +63,13 @@ def test_reingest_is_idempotent(workspace, image_folder):
     assert (second.added_samples, second.added_sources, second.already_present) == (0, 0, 12)
     assert workspace.objects.size_bytes() == objects_before
     assert workspace.status().samples == 12
+    # The same folder named another way ("x/../folder", relative): the same paths.
+    detour = image_folder.parent / "elsewhere" / ".." / image_folder.name
+    (image_folder.parent / "elsewhere").mkdir()
+    third = workspace.ingest(detour)
+    assert (third.added_samples, third.added_sources) == (0, 0)
+    uris = [u for (u,) in workspace.catalog().rows("SELECT uri FROM sources")]
+    assert len(uris) == 12 and not any(".." in u for u in uris)
 
 
 def test_same_image_under_two_labels_is_a_conflict_not_dropped(workspace, tmp_path):
