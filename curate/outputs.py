@@ -73,6 +73,45 @@ def image_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+#: Characters that make a name more than one path component (or end it early) somewhere:
+#: '/' everywhere, '\\' on Windows (and in zip/tar readers that normalize it), NUL in C.
+_PATH_CHARS = {"/": "'/'", "\\": "'\\'", "\0": "a NUL character"}
+
+
+def name_problem(name: str, *, strict: bool = True) -> str | None:
+    """Why ``name`` (a class or split) cannot be one folder or file name, or None if it can.
+
+    Exports turn class and split names into paths (``split/class/...``,
+    ``data/split-*.parquet``), so a name like ``../x`` would write outside
+    ``--out``. Always refused: empty, ``.``, ``..``, path separators, NUL.
+    ``strict`` (where names are created) also refuses whitespace-only names
+    and leading or trailing whitespace, which look like another name.
+    """
+    if name == "" or (strict and not name.strip()):
+        return "it is empty"
+    if name in (".", ".."):
+        return f"{name!r} means a folder itself"
+    for char, shown in _PATH_CHARS.items():
+        if char in name:
+            return f"it contains {shown}"
+    if strict and name != name.strip():
+        return "it starts or ends with whitespace"
+    return None
+
+
+def check_name(name: str, kind: str, *, strict: bool = True, hint: str | None = None) -> str:
+    """Raise :class:`InvalidInput` unless ``name`` can be one folder or file name; return it.
+
+    ``kind``: what the name is ("class", "split"), for the message.
+    """
+    problem = name_problem(name, strict=strict)
+    if problem is not None:
+        raise InvalidInput(
+            f"{kind} name {name!r} cannot be used as a folder or file name: {problem}", hint=hint
+        )
+    return name
+
+
 def check_output_folder(path: str | os.PathLike) -> Path:
     """Raise :class:`InvalidInput` unless ``path`` is or can become a folder we may write."""
     target = Path(path)
@@ -84,12 +123,25 @@ def check_output_folder(path: str | os.PathLike) -> Path:
     return target
 
 
+def _workspace_below(folder: Path) -> Path | None:
+    """The first workspace (a folder holding ``.curate``) anywhere below ``folder``, or None.
+
+    Walks the whole tree when there is none (an ``--overwrite`` of a big
+    image folder pays one ``scandir`` per subfolder); stops at the first hit.
+    Symlinks are not followed: replacing a folder removes a link, not its target.
+    """
+    for root, dirs, _files in os.walk(folder):
+        if WORKSPACE_MARKER in dirs:
+            return Path(root)
+    return None
+
+
 def check_replaceable(path: str | os.PathLike, *, workspace: str | os.PathLike | None = None):
     """Raise unless replacing the folder ``path`` (``--overwrite``) cannot destroy a workspace.
 
-    Refused: a folder that holds a workspace (``.curate``), one inside a
-    workspace's ``.curate`` folder, and any folder that contains ``workspace``
-    (the root of the workspace being read).
+    Refused: a folder that holds a workspace (``.curate``) at any depth, one
+    inside a workspace's ``.curate`` folder, and any folder that contains
+    ``workspace`` (the root of the workspace being read).
     """
     target = Path(path).absolute().resolve()
     if (target / WORKSPACE_MARKER).exists():
@@ -100,6 +152,9 @@ def check_replaceable(path: str | os.PathLike, *, workspace: str | os.PathLike |
         root = Path(workspace).absolute().resolve()
         if root == target or target in root.parents:
             raise InvalidInput(f"refusing to replace {path}: it contains the workspace {root}")
+    nested = _workspace_below(target)
+    if nested is not None:
+        raise InvalidInput(f"refusing to replace {path}: it holds a curate workspace at {nested}")
 
 
 @contextmanager

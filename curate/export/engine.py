@@ -9,8 +9,10 @@ class list (position = label index), lineage columns and the files written.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -64,9 +66,43 @@ def check_out(out: str | Path, overwrite: bool, *, workspace: str | Path | None 
         check_replaceable(out, workspace=workspace)
 
 
+def _tmp_name(out: Path, pid: int) -> str:
+    return f".{out.name}.curate-tmp-{pid}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale_tmps(out: Path) -> None:
+    """Remove ``out``'s temporary folders left by exports that died (SIGTERM, SIGKILL).
+
+    Only names of :func:`_tmp_name`'s pattern for this ``out``, and only when
+    their PID is no longer alive: a live PID may be another export at work.
+    """
+    pattern = re.compile(re.escape(f".{out.name}.curate-tmp-") + r"(\d+)")
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:
+        return  # no parent yet: nothing left behind
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if not found or int(found[1]) == os.getpid() or _alive(int(found[1])):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _prepare(out: Path, overwrite: bool, workspace: Path | None) -> Path:
     check_out(out, overwrite, workspace=workspace)
-    tmp = out.parent / f".{out.name}.curate-tmp-{os.getpid()}"
+    tmp = out.parent / _tmp_name(out, os.getpid())
+    _remove_stale_tmps(out)
     with output_errors(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -74,7 +110,21 @@ def _prepare(out: Path, overwrite: bool, workspace: Path | None) -> Path:
     return tmp
 
 
-def _publish(tmp: Path, out: Path) -> None:
+def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
+    if not overwrite and not out.is_symlink():
+        # check_out() passed at the start; another export (or program) may have
+        # written ``out`` since. rename() replaces only an empty folder, atomically,
+        # so the check cannot race: a non-empty ``out`` is never replaced.
+        try:
+            os.rename(tmp, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise InvalidInput(
+                    f"{out} appeared while exporting (another export?); left it as it is",
+                    hint="export again, with --overwrite to replace it",
+                ) from None
+            raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
+        return
     old = None
     with output_errors(out):
         if out.exists():
@@ -155,10 +205,12 @@ def export_version(
             f"unknown export format {fmt!r}: use one of {', '.join(f.value for f in ExportFormat)}"
         ) from None
     out = Path(out).absolute()
+    check_output_folder(out)  # a bad --out fails before the catalog is read
+    job = build_job(cat, objects, info, progress=progress, cancel=cancel)
+    writers.check_names(job, hf=fmt is ExportFormat.HF, imagefolder=fmt is ExportFormat.IMAGEFOLDER)
     # The object store lives in <workspace>/.curate/objects.
     tmp = _prepare(out, overwrite, Path(objects.root).absolute().parent.parent)
     try:
-        job = build_job(cat, objects, info, progress=progress, cancel=cancel)
         progress(0, job.members.num_rows, "exporting")
         with using_engine(engine, packs_dir=objects.packs_dir) as runner:
             job.engine = runner
@@ -167,7 +219,7 @@ def export_version(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = len(manifest["files"]) + 1
         size = sum(f["bytes"] for f in manifest["files"]) + (tmp / MANIFEST).stat().st_size
-        _publish(tmp, out)
+        _publish(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

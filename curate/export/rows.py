@@ -10,11 +10,13 @@ One builder serves every format: parquet and HF exports write these batches,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pyarrow as pa
 
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
+from curate.errors import CurateError
 from curate.store.objects import ObjectStore
 
 BATCH_ROWS = 1024  # one parquet row group: ~1-3 MB of small PNGs
@@ -76,6 +78,23 @@ def label_indices(class_ids: list[int | None], class_order: list[int]) -> list[i
     return [None if c is None else position[c] for c in class_ids]
 
 
+def verified(sample_id: str, data: bytes) -> bytes:
+    """``data`` if its sha256 is ``sample_id`` (what the store filed it under), else raise.
+
+    A flipped byte in a pack would otherwise be exported as a corrupt image
+    without a word. Costs one sha256 per image, paid in the engine's workers:
+    1.7 ms for the 1437 sample digits (176 KB), noise beside the export itself.
+    """
+    if hashlib.sha256(data).hexdigest() != sample_id:
+        raise CurateError(
+            f"sample {sample_id[:12]}: its stored bytes do not match its sha256; "
+            "the object store is damaged (.curate/objects/packs)",
+            hint="restore the workspace from a backup, or drop the sample "
+            "(`curate drop`), commit, and export that version",
+        )
+    return data
+
+
 def _as(array: pa.Array, type_: pa.DataType) -> pa.Array:
     return array if array.type == type_ else array.cast(type_)
 
@@ -104,6 +123,8 @@ def build_batch(
             strict=True,
         )
     )
+    for sample_id, data in zip(part.column("sample_id").to_pylist(), blobs, strict=True):
+        verified(sample_id, data)
     image = pa.StructArray.from_arrays(
         [pa.array(blobs, pa.binary()), paths.combine_chunks()], names=["bytes", "path"]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
+from curate.errors import InvalidInput
 from curate.export import rows as rowlib
+from curate.outputs import check_name
 from curate.store.objects import ObjectStore
 
 UNSPLIT = "unsplit"  # split name for samples a version holds without a split
@@ -53,6 +57,46 @@ class ExportJob:
             if i == len(splits) or splits[i] != splits[start]:
                 yield (splits[start] or UNSPLIT), self.members.slice(start, i - start)
                 start = i
+
+
+#: datasets' own rule for split names (``datasets.splits.NamedSplit``); it raises a
+#: ValueError with a traceback otherwise, after the other splits were built.
+_HF_SPLIT = re.compile(r"^\w+(\.\w+)*$")
+
+
+def check_names(job: ExportJob, *, hf: bool = False, imagefolder: bool = False) -> None:
+    """Raise :class:`InvalidInput` for a split (or, in an image folder, class) name that
+    cannot be a path component under the export folder, before anything is written.
+
+    Names are checked where they are made (``split --names``, ``relabel --new-class``,
+    ingest); this guards versions committed before that, so ``../x`` never writes
+    outside ``--out``. ``hf``: split names must also follow datasets' rule.
+    """
+    splits = [s or UNSPLIT for s in pc.unique(job.members.column("split")).to_pylist()]
+    for split in sorted(splits):
+        check_name(split, "split", strict=False, hint=_RENAME_SPLITS)
+        if hf and not _HF_SPLIT.match(split):
+            raise InvalidInput(
+                f"split {split!r} is not a valid Hugging Face split name: use letters, digits "
+                "and underscores, with dots only between them",
+                hint=_RENAME_SPLITS,
+            )
+    if imagefolder:
+        labels = pc.unique(job.members.column("label").drop_null()).to_pylist()
+        for label in sorted(labels):
+            check_name(
+                label,
+                "class",
+                strict=False,
+                hint="relabel its samples to a new class (`curate relabel ... --new-class`), "
+                "commit, and export that version",
+            )
+
+
+_RENAME_SPLITS = (
+    "rename the split: `curate split --resplit --names train,val,test --ratios ...`, "
+    "commit, and export that version"
+)
 
 
 def _prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -116,6 +160,7 @@ def hf_dataset_dict(job: ExportJob, description: str = ""):
     import datasets
     from datasets.table import InMemoryTable
 
+    check_names(job, hf=True)
     feats = rowlib.features(job.class_names)
     schema = feats.arrow_schema
     out = {}
@@ -204,7 +249,7 @@ def write_folder_files(item: tuple[str, pa.Table], reader) -> tuple[list[str], i
         target = split_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         data = reader.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
-        target.write_bytes(data)
+        target.write_bytes(rowlib.verified(cols["sample_id"][i], data))
         if first is None:
             first = (rel, len(data))
         lines.append(
@@ -276,7 +321,7 @@ def write_shard(item: tuple[str, pa.Table], context) -> int:
         for i in range(part.num_rows):
             key = cols["sample_id"][i]
             data = reader.read(cols["pack"][i], cols["pack_offset"][i], cols["nbytes"][i])
-            _add(tar, f"{key}.{rowlib.extension(cols['format'][i])}", data)
+            _add(tar, f"{key}.{rowlib.extension(cols['format'][i])}", rowlib.verified(key, data))
             if labels[i] is not None:
                 _add(tar, f"{key}.cls", str(labels[i]).encode())
             meta = {
@@ -326,8 +371,6 @@ def _check_written(path: Path, size: int) -> None:
     except FileNotFoundError:
         seen = None
     if seen != size:
-        from curate.errors import InvalidInput
-
         raise InvalidInput(
             f"a worker wrote {path.name} but this machine does not see it"
             + ("" if seen is None else f" whole ({seen} of {size} bytes)"),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from curate.core.models import IngestFormat
 from curate.errors import InvalidInput, one_line
+from curate.outputs import name_problem
 
 SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
 #: Where `curate export` puts samples without a split (beside train/, val/, ...).
@@ -43,6 +44,19 @@ def _file_reader(path: str) -> Callable[[], bytes]:
             return fh.read()
 
     return read
+
+
+def _name_problem(label: str | None, split: str | None) -> str | None:
+    """A quarantine reason when a label or split cannot be one folder or file name.
+
+    Exports make them paths (``split/label/...``): ``../x`` would write outside
+    the export folder.
+    """
+    for kind, name in (("label", label), ("split", split)):
+        problem = None if name is None else name_problem(name)
+        if problem is not None:
+            return f"bad {kind}: {name!r} cannot be a folder name ({problem})"
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -197,17 +211,21 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
         rel = str(rel)
         full = Path(rel) if os.path.isabs(rel) else base / rel
         uri = os.path.normpath(str(full))
+        label = label.strip() if label else None
+        split = split.strip().lower() if split else None
         problem = None
         if not _inside(Path(uri).resolve(), base_real):
             problem = f"path escapes manifest folder: {rel}"
-        elif label is None or label.strip() == "":
+        elif not label:
             problem = "missing label: empty label cell"
         elif not Path(uri).exists():
             problem = f"missing file: {rel}"
+        else:
+            problem = _name_problem(label, split or None)
         yield Item(
             uri=uri,
-            label=label.strip() if label else None,
-            split=split.strip().lower() if split else None,
+            label=label,
+            split=split or None,
             read=None if problem else _file_reader(uri),
             problem=problem,
         )
@@ -277,6 +295,8 @@ def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
                 problem = f"missing label: dataset has no '{columns.label}' or ClassLabel column"
             elif label is None or str(label).strip() == "":
                 problem = "missing label: empty label"
+            else:
+                problem = _name_problem(str(label), split)
             reader: Callable[[], bytes] | None = None
             if problem is None:
                 if data is not None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from curate.core.models import LabelSource
 from curate.core.versions import AcceptReport, ChangeReport
 from curate.errors import InvalidInput, NotFound
+from curate.outputs import check_name
 from curate.store import samples_repo, worktree_repo
 from curate.store.catalog import Catalog
 from curate.store.changes_repo import CHANGE_SCHEMA, record_changes
@@ -51,6 +52,8 @@ def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
         )
     if not label.strip():
         raise InvalidInput("a class name cannot be empty")
+    # Exports make class names folder names (imagefolder: split/class/...).
+    check_name(label, "class", hint="pick a name without '/', '\\' or surrounding spaces")
     return samples_repo.get_or_create_classes(cat, [label])[label]
 
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from curate.core.versions import SplitReport
 from curate.errors import InvalidInput
+from curate.outputs import check_name
 from curate.store import samples_repo, worktree_repo
 from curate.store.catalog import Catalog
 from curate.store.changes_repo import CHANGE_SCHEMA, record_changes
@@ -59,6 +60,8 @@ def parse_ratios(
         )
     if len(set(names)) != len(names) or any(not n.strip() for n in names):
         raise InvalidInput(f"split names must be distinct and non-empty: {names}")
+    for name in names:  # exports make split names folder and file names
+        check_name(name, "split", hint="pass --names with names like train,val,test")
     if any(r < 0 for r in ratios) or not abs(sum(ratios) - 1.0) < 1e-6 or ratios[0] <= 0:
         raise InvalidInput(
             f"ratios must be >= 0, sum to 1 and give the first split ({names[0]}) a share: {ratios}"

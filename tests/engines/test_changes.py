@@ -122,6 +122,23 @@ def test_relabel_drop_restore_reset(tmp_path):
     ws.close()
 
 
+def test_sids_that_name_no_sample_are_one_line_errors(tmp_path):
+    """Was KeyError (unknown sid), DuckDB's ConversionException (2**70), TypeError (None, 5.5)."""
+    import numpy as np
+
+    ws = make_ws(tmp_path)
+    sid = ws.samples().column("sid")[0].as_py()
+    label = ws.samples().column("label")[0].as_py()
+    for bad in (10**9, 2**70, -1, [sid, 10**9]):
+        with pytest.raises(NotFound, match="no sample has sid"):
+            ws.relabel(bad, label)
+    for bad in (None, 5.5, True, [sid, None], b"x"):
+        with pytest.raises(InvalidInput, match="cannot name a sample by"):
+            ws.drop(bad)
+    assert ws.changes() == []
+    assert ws.relabel(np.int64(sid), label).unchanged == 1  # numpy ints are sids too
+
+
 def test_restore_after_commit_brings_back_last_committed_label_and_split(tmp_path):
     ws = make_ws(tmp_path)
     ws.split("0.5,0.5", seed=1)
@@ -259,3 +276,27 @@ def test_accept_the_suggestion_of_named_samples(tmp_path):
     assert json.loads(result.output)["accepted"] == 1
     result = runner.invoke(cli, ["-w", str(tmp_path / "ws"), "accept", "--type", "label", "nope"])
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("/tmp/ESCAPED", "contains '/'"),
+        ("../up", "contains '/'"),
+        ("a\\b", "contains '\\'"),
+        ("nul\0", "NUL"),
+        (".", "means a folder itself"),
+        ("..", "means a folder itself"),
+        (" cat", "whitespace"),
+        ("cat ", "whitespace"),
+    ],
+)
+def test_new_class_names_must_be_one_folder_name(tmp_path, name, problem):
+    """Exports make class names folders (split/class/...): '../x' would escape --out."""
+    ws = make_ws(tmp_path, per_class=1)
+    a = ws.samples().column("sample_id")[0].as_py()
+    with pytest.raises(InvalidInput, match="cannot be used as a folder or file name") as err:
+        ws.relabel(a, name, new_class=True)
+    assert problem in str(err.value) and repr(name) in str(err.value)
+    assert name not in {n for _, n in ws.classes()} and ws.changes() == []
+    ws.close()

@@ -329,3 +329,47 @@ def test_curate_exports_ingest_back_as_they_were(tmp_path):
                 assert got == sorted((label, None) for label, _ in want)
             else:
                 assert got == want, name
+
+
+def test_manifest_rows_whose_label_or_split_is_a_path_are_quarantined(workspace, tmp_path):
+    """Exports make labels and splits folder names: such rows are quarantined, the rest ingested."""
+    root = tmp_path / "m"
+    for i in range(6):
+        write_png(root / f"{i}.png", i)
+    (root / "manifest.csv").write_text(
+        "path,label,split\n"
+        "0.png,cat,train\n"
+        "1.png,../../ESCAPED,train\n"
+        "2.png,/tmp/abs,train\n"
+        "3.png,dog,../esc\n"
+        "4.png,..,val\n"
+        "5.png,dog,val\n"
+    )
+    report = workspace.ingest(root / "manifest.csv")
+    assert report.added_samples == 2
+    got = reasons(report)
+    assert got["1.png"] == "bad label: '../../ESCAPED' cannot be a folder name (it contains '/')"
+    assert got["2.png"].startswith("bad label: '/tmp/abs'")
+    assert got["3.png"].startswith("bad split: '../esc'")
+    assert got["4.png"].startswith("bad label: '..'")
+    status = workspace.status()
+    assert status.classes == {"cat": 1, "dog": 1} and status.splits == {"train": 1, "val": 1}
+
+
+def test_hf_rows_whose_label_is_a_path_are_quarantined(workspace, tmp_path):
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)) for _ in range(3)]
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["ant", "../bee"])}
+    )
+    ds = datasets.Dataset.from_dict({"image": images, "label": [0, 1, 0]}, features=features)
+    ds.save_to_disk(str(tmp_path / "hf"))
+    report = workspace.ingest(tmp_path / "hf")
+    assert report.added_samples == 2
+    (q,) = report.quarantined
+    assert q.reason.startswith("bad label: '../bee'")
+    assert workspace.status().classes == {"ant": 2}

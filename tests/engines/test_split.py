@@ -124,3 +124,12 @@ def test_split_in_a_workspace_respects_scan_groups_and_derived_samples(tmp_path)
     again = ws.split("0.6,0.2,0.2", seed=99)
     assert again.moved == 0
     ws.close()
+
+
+@pytest.mark.parametrize("bad", ["../../ESC", "/abs", "a\\b", ".", "..", " val", "val "])
+def test_split_names_must_be_one_folder_name(bad):
+    """Exports make split names folder and file names: '../x' would escape --out."""
+    with pytest.raises(InvalidInput, match="cannot be used as a folder") as err:
+        parse_ratios("0.9,0.1", ["train", bad])
+    assert str(err.value).startswith(f"split name {bad!r}") and "--names" in err.value.hint
+    assert parse_ratios("0.9,0.1", ["train", "hold-out"])[1] == ["train", "hold-out"]

@@ -1,0 +1,153 @@
+"""Exports never write outside --out, never replace what they must not, and never
+export damaged bytes: unsafe names, HF split names, nested workspaces, a racing
+export, temporary folders of killed exports, a damaged object store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curate.errors import CurateError, InvalidInput
+from curate.outputs import check_replaceable
+from curate.store import samples_repo
+from curate.versions.split import apply_split
+from tests.engines.test_versions import make_ws
+
+FORMATS = ["imagefolder", "webdataset", "parquet", "hf"]
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _force_split_names(ws, names: list[str]) -> None:
+    """Splits as a workspace made before split names were checked could hold."""
+    with ws.writing() as cat:
+        apply_split(cat, ratios=[0.5] * len(names), names=names, seed=0, resplit=True)
+    ws.commit("split")
+
+
+def test_export_refuses_split_names_that_are_not_one_path_component(tmp_path):
+    ws = make_ws(tmp_path, per_class=4)
+    _force_split_names(ws, ["train", "../../ESC"])
+    before = _tree(tmp_path)
+    for fmt in FORMATS:
+        with pytest.raises(InvalidInput, match=r"split name '\.\./\.\./ESC' cannot be used"):
+            ws.export("HEAD", fmt, tmp_path / "sub" / "out")
+    assert _tree(tmp_path) == before  # nothing written, inside --out or outside it
+    ws.close()
+
+
+def test_imagefolder_export_refuses_a_class_name_that_is_a_path(tmp_path):
+    ws = make_ws(tmp_path, per_class=4)
+    escaped = str(tmp_path / "ESCAPED")
+    with ws.writing() as cat:  # as relabel --new-class could make it before the fix
+        samples_repo.get_or_create_classes(cat, [escaped])
+    ws.relabel(ws.samples().column("sample_id")[0].as_py(), escaped)
+    ws.split("0.5,0.5")
+    ws.commit("bad class")
+    with pytest.raises(InvalidInput, match="class name .*ESCAPED' cannot be used"):
+        ws.export("HEAD", "imagefolder", tmp_path / "if")
+    assert not (tmp_path / "ESCAPED").exists() and not (tmp_path / "if").exists()
+    # Other formats keep class names in metadata only: they export.
+    assert ws.export("HEAD", "parquet", tmp_path / "pq").samples == 12
+    ws.close()
+
+
+def test_hf_export_refuses_a_split_name_datasets_rejects_before_writing(tmp_path):
+    ws = make_ws(tmp_path, per_class=4)
+    _force_split_names(ws, ["train", "hold-out"])
+    with pytest.raises(InvalidInput, match="split 'hold-out' is not a valid Hugging Face") as err:
+        ws.export("HEAD", "hf", tmp_path / "hf")
+    assert "letters, digits and underscores" in str(err.value)
+    assert "--names" in err.value.hint
+    assert not (tmp_path / "hf").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".hf")] == []
+    with pytest.raises(InvalidInput, match="hold-out"):
+        ws.version("HEAD").to_hf()
+    # Only HF has the rule: the other formats take the name.
+    assert ws.export("HEAD", "parquet", tmp_path / "pq").splits.keys() == {"train", "hold-out"}
+    ws.close()
+
+
+def test_overwrite_refuses_a_folder_with_a_workspace_nested_anywhere_below(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    holder = tmp_path / "holder"
+    (holder / "a" / "b" / "other_ws" / ".curate").mkdir(parents=True)
+    (holder / "a" / "b" / "other_ws" / ".curate" / "catalog.duckdb").write_text("precious")
+    with pytest.raises(InvalidInput, match="holds a curate workspace at .*other_ws"):
+        check_replaceable(holder)
+    with pytest.raises(InvalidInput, match="holds a curate workspace"):
+        ws.export("HEAD", "parquet", holder, overwrite=True)
+    assert (holder / "a" / "b" / "other_ws" / ".curate" / "catalog.duckdb").exists()
+    ws.close()
+
+
+def test_an_out_that_appears_during_the_export_is_not_replaced(tmp_path):
+    ws = make_ws(tmp_path, per_class=4)
+    ws.commit("v1")
+    out = tmp_path / "X"
+
+    def another_export_wins(done, total, message):
+        if not out.exists():
+            out.mkdir()
+            (out / "theirs.txt").write_text("the other export")
+
+    with pytest.raises(InvalidInput, match="appeared while exporting") as err:
+        ws.export("HEAD", "parquet", out, progress=another_export_wins)
+    assert "--overwrite" in err.value.hint
+    assert _tree(out) == {"theirs.txt"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".X")) == []
+    # An empty folder that appears meanwhile is fine to fill (it could be given at the start).
+    out2 = tmp_path / "Y"
+    ws.export("HEAD", "parquet", out2, progress=lambda *a: out2.mkdir(exist_ok=True))
+    assert (out2 / "curate-manifest.json").exists()
+    ws.close()
+
+
+def test_temporary_folders_of_dead_exports_are_removed_and_live_ones_kept(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = os.getppid()
+    left = {
+        f".out.curate-tmp-{dead.pid}": True,  # removed
+        f".out.curate-tmp-{live}": False,  # another export at work
+        f".out.curate-tmp-{dead.pid}x": False,  # not curate's pattern
+        f".other.curate-tmp-{dead.pid}": False,  # another --out's
+        f".out.curate-old-{dead.pid}": False,  # a previous export set aside
+    }
+    for name in left:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "half.parquet").write_text("half")
+    ws.export("HEAD", "parquet", tmp_path / "out")
+    for name, removed in left.items():
+        assert (tmp_path / name).exists() is not removed, name
+    ws.close()
+
+
+def _damage_first_pack(ws) -> None:
+    pack = sorted((Path(ws.objects.root) / "packs").glob("*.pack"))[0]
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    ws.objects.close()  # drop cached maps of the old file
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_of_a_damaged_object_store_fails_and_writes_nothing(tmp_path, fmt):
+    ws = make_ws(tmp_path, per_class=4)
+    ws.split("0.5,0.5")
+    ws.commit("v1")
+    _damage_first_pack(ws)
+    with pytest.raises(CurateError, match=r"sample [0-9a-f]{12}: .*object store is damaged"):
+        ws.export("HEAD", fmt, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if "curate-tmp" in p.name] == []
+    ws.close()
