@@ -19,7 +19,7 @@ from curate.errors import InvalidInput, WorkspaceExists
 from curate.store.catalog import Catalog
 from curate.store.lock import WriterLock
 from curate.store.objects import ObjectStore
-from curate.workspace_paths import WorkspacePaths, find_workspace
+from curate.workspace_paths import WorkspacePaths, find_workspace, inside_meta
 
 #: How long work with results at stake (a finished scan, admitted synthetic
 #: samples) waits for another process that is writing, before giving up.
@@ -41,6 +41,13 @@ class Workspace:
         paths = WorkspacePaths(Path(path).absolute())
         if paths.exists():
             raise WorkspaceExists(f"{path} is already a curate workspace")
+        owner = inside_meta(paths.root) or inside_meta(paths.root.resolve())
+        if owner is not None:
+            raise InvalidInput(
+                f"refusing to create a workspace in {path}: it is inside the .curate folder "
+                f"of the workspace {owner}",
+                hint="choose a folder outside it",
+            )
         if paths.root.exists() and not paths.root.is_dir():
             raise InvalidInput(f"{path} exists and is not a folder")
         created_meta = not paths.meta.exists()
@@ -178,6 +185,13 @@ class Workspace:
         src = Path(os.path.abspath(source))
         if not src.exists():
             raise InvalidInput(f"source {source} does not exist")
+        owner = inside_meta(src) or inside_meta(src.resolve())
+        if owner is not None:
+            raise InvalidInput(
+                f"refusing to ingest {source}: it is inside the .curate folder of the "
+                f"workspace {owner} (curate's own files, not images)",
+                hint="ingest the folder of your images",
+            )
         try:
             fmt = IngestFormat(format)
         except ValueError:
@@ -364,6 +378,7 @@ class Workspace:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        self._lock.check_writable()  # a read-only workspace: say so before the scan, not after
         out = run_scan(
             self.catalog(),
             self.objects,
@@ -425,6 +440,7 @@ class Workspace:
         ``as_arrow`` returns a pyarrow Table instead of a list.
         """
         from curate.core.findings import FindingKind
+        from curate.core.models import check_limit
         from curate.errors import NotFound
         from curate.store import findings_repo
 
@@ -436,8 +452,7 @@ class Workspace:
                     f"unknown finding kind {kind!r}: use one of "
                     + ", ".join(k.value for k in FindingKind)
                 ) from None
-        if limit is not None and limit < 0:
-            raise InvalidInput("limit must be >= 0")
+        check_limit(limit)  # DuckDB casts LIMIT to BIGINT: a huge one must be one line
         cat = self.catalog()
         if kind == FindingKind.CONFLICT:
             if classes is not None:
@@ -516,10 +531,48 @@ class Workspace:
         return worktree_repo.resolve_sample(self.catalog(), ref)
 
     def _sids(self, samples) -> list[int]:
-        refs = [samples] if isinstance(samples, (str, int)) else list(samples)
+        """sids of ``samples`` (a sid, a reference string, or a list of them); a NotFound
+        for a sid no sample has, an InvalidInput for anything that names no sample."""
+        import numbers
+
+        from curate.errors import NotFound
+
+        def wrong(ref) -> InvalidInput:
+            return InvalidInput(
+                f"cannot name a sample by {ref!r} ({type(ref).__name__})",
+                hint="name a sample by its sid (a whole number), its id, a unique id prefix "
+                "or its source path",
+            )
+
+        single = isinstance(samples, (str, numbers.Integral)) and not isinstance(samples, bool)
+        if single:
+            refs = [samples]
+        elif isinstance(samples, (str, bytes, bool)) or not hasattr(samples, "__iter__"):
+            raise wrong(samples)
+        else:
+            refs = list(samples)
         if not refs:
             raise InvalidInput("name at least one sample")
-        return [r if isinstance(r, int) else self.resolve_sample(r) for r in refs]
+        sids = []
+        for ref in refs:
+            if isinstance(ref, bool) or not isinstance(ref, (str, numbers.Integral)):
+                raise wrong(ref)
+            if isinstance(ref, str):
+                sids.append(self.resolve_sample(ref))
+            elif not 0 <= int(ref) < 2**63:  # DuckDB's BIGINT: no sample has it
+                raise NotFound(f"no sample has sid {int(ref)}")
+            else:
+                sids.append(int(ref))
+        known = {
+            int(r[0])
+            for r in self.catalog().rows(
+                "SELECT sid FROM samples WHERE list_contains(?::BIGINT[], sid)", [sids]
+            )
+        }
+        missing = [sid for sid in sids if sid not in known]
+        if missing:
+            raise NotFound(f"no sample has sid {missing[0]}", hint="`curate issues` shows sids")
+        return sids
 
     def relabel(self, samples, label: str, *, reason: str | None = None, new_class: bool = False):
         """Give samples (refs or sids) the class ``label`` as a pending change."""
@@ -706,15 +759,19 @@ class Workspace:
         """
         from curate.augment.engine import AugmentRequest, run_augment
         from curate.augment.policy import as_policy
+        from curate.plugins.registry import parse_params
 
         pol = as_policy(policy)
-        request = AugmentRequest(
-            balance=balance,
-            target_per_class=target_per_class,
-            copies=copies,
-            classes=classes,
-            workers=workers,
-            dry_run=dry_run,
+        request = parse_params(
+            AugmentRequest,
+            {
+                "balance": balance,
+                "target_per_class": target_per_class,
+                "copies": copies,
+                "classes": classes,
+                "workers": workers,
+                "dry_run": dry_run,
+            },
         )
         # The engine plans with core.balance.plan_balance over the same counts
         # as balancing_plan (train, or every sample while there are no splits),

@@ -175,12 +175,7 @@ def run_demo(
 
         load_truth(truth)
     out = Path(out)
-    if (out / ".curate").exists():
-        if not overwrite:
-            raise WorkspaceExists(
-                f"{out} already holds a workspace", hint="pass --overwrite to start over"
-            )
-        shutil.rmtree(out / ".curate")
+    _prepare_out(out, overwrite=overwrite)
     outputs: dict[str, str] = {}
     steps: list[DemoStep] = []
     skipped: list[str] = []
@@ -410,6 +405,53 @@ def run_demo(
         skipped=skipped,
         seconds=round(time.perf_counter() - started, 2),
     )
+
+
+# Left in every folder the demo creates, so --overwrite can tell an earlier demo's
+# folder (safe to replace) from a user's own workspace or files (never touched).
+DEMO_MARKER = ".curate-demo"
+
+
+def _prepare_out(out: Path, *, overwrite: bool) -> None:
+    """Make ``out`` an empty folder marked as the demo's, or refuse in one line.
+
+    An absent or empty folder is used as is. A folder with the demo's marker
+    is replaced only with ``overwrite``. Anything else (a user's workspace, a
+    folder of their files) is refused even with ``overwrite``: the demo never
+    deletes what it did not make.
+    """
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"{out} exists and is not a folder", hint="choose another --out")
+    if any(p.name == ".curate" for p in (out.absolute(), *out.absolute().parents)):
+        raise InvalidInput(
+            f"refusing to write the demo into {out}: it is inside a workspace's .curate folder",
+            hint="choose another --out",
+        )
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / DEMO_MARKER).is_file():
+            what = "a workspace" if (out / ".curate").exists() else "files"
+            raise WorkspaceExists(
+                f"{out} already holds {what} that curate demo did not make; refusing to touch it",
+                hint="choose a new or empty folder for --out "
+                "(--overwrite replaces only an earlier demo's folder)",
+            )
+        if not overwrite:
+            raise WorkspaceExists(
+                f"{out} already holds a workspace from an earlier demo",
+                hint="pass --overwrite to start over",
+            )
+        try:
+            shutil.rmtree(out)
+        except OSError as exc:
+            raise InvalidInput(f"cannot replace {out}: {exc.strerror or exc}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DEMO_MARKER).write_text(
+            "Made by `curate demo`; `curate demo --overwrite` may replace this folder.\n",
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {out}: {exc.strerror or exc}") from None
 
 
 def _cuda(device: str) -> bool:

@@ -46,6 +46,22 @@ class WorkspaceLocked(CurateError):
     title = "Workspace locked"
 
 
+class NotWritable(CurateError):
+    """The workspace's files cannot be written (permissions, a read-only disk)."""
+
+    title = "Workspace not writable"
+
+
+class DamagedData(CurateError):
+    """Stored image bytes that no longer decode, or a pack missing from the object store."""
+
+    title = "Damaged workspace"
+
+    def __init__(self, message: str, *, hint: str | None = None, row: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.row = row  # where in its batch, for a caller that knows the batch's samples
+
+
 class InvalidInput(CurateError):
     """Bad arguments, bad files, bad documents."""
 
@@ -71,4 +87,15 @@ class Cancelled(CurateError):
     """Raised by engines when their ``cancel`` callback returns True."""
 
     title = "Cancelled"
+    exit_code = 130
+
+
+class Interrupted(CurateError):
+    """Ctrl-C (or DuckDB's own "Query interrupted") where a plain KeyboardInterrupt
+    would not tell the whole story: while a transaction was committing.
+
+    Not a :class:`Cancelled`: engines that catch that to finish up must not
+    carry on after the user pressed Ctrl-C."""
+
+    title = "Interrupted"
     exit_code = 130

@@ -41,11 +41,32 @@ class WorkspacePaths:
         return self.catalog.exists()
 
 
+def inside_meta(path: str | os.PathLike) -> Path | None:
+    """The workspace whose ``.curate`` folder holds ``path`` (or is ``path``), else None.
+
+    A workspace's own files (catalog, packs, cache) are never a source to
+    ingest, a place for another workspace, nor a workspace to name. A folder
+    named .curate that belongs to no workspace is an ordinary folder.
+    """
+    absolute = Path(os.path.abspath(path))
+    for candidate in (absolute, *absolute.parents):
+        if candidate.name == MARKER and WorkspacePaths(candidate.parent).exists():
+            return candidate.parent
+    return None
+
+
 def find_workspace(start: Path | None = None) -> WorkspacePaths:
     """The workspace at ``start`` or the nearest one above the current directory."""
     if start is not None:
         paths = WorkspacePaths(Path(start).absolute())
         if not paths.exists():
+            owner = inside_meta(start)
+            if owner is not None:
+                raise WorkspaceNotFound(
+                    f"{start} is not a curate workspace: it is inside the {MARKER} folder "
+                    f"of {owner}",
+                    hint=f"name the workspace itself: --workspace {owner}",
+                )
             raise WorkspaceNotFound(
                 f"{start} is not a curate workspace", hint=f"create one with: curate init {start}"
             )

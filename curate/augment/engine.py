@@ -35,12 +35,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from curate.augment.policy import Policy, PolicyInvalid, PolicyIssue
 from curate.augment.seeds import sample_seed
 from curate.core.balance import BalancingPlan, plan_balance
-from curate.core.models import Model, Origin
+from curate.core.models import MAX_IMAGES, MAX_INT32, Model, Origin, check_workers
 from curate.core.progress import CancelFn, ProgressFn, no_progress
 from curate.engines import using_engine
 from curate.errors import Cancelled, CurateError, InvalidInput, NotFound
@@ -101,17 +101,25 @@ class AugmentRequest(Model):
 
     balance: bool = Field(default=True, description="top up classes below the target")
     target_per_class: int | None = Field(
-        default=None, ge=1, description="train samples each class should reach (default: largest)"
+        default=None,
+        ge=1,
+        le=MAX_IMAGES,
+        description="train samples each class should reach (default: largest)",
     )
     copies: int | None = Field(
         default=None,
         ge=1,
+        le=10_000,
         description="instead of balancing: each parent gets this many augmented copies in all",
     )
     classes: list[str] | None = Field(default=None, description="only these classes")
     workers: int | None = Field(default=None, ge=1, description="processes (default: CPU cores)")
-    chunk_size: int | None = Field(default=None, ge=1, description="jobs per worker task")
+    chunk_size: int | None = Field(
+        default=None, ge=1, le=MAX_INT32, description="jobs per worker task"
+    )
     dry_run: bool = Field(default=False, description="plan only: generate and store nothing")
+
+    _workers_fit_the_machine = field_validator("workers")(check_workers)
 
 
 class ClassAugmentation(Model):

@@ -194,6 +194,19 @@ class Policy(BaseModel):
             return _steps_from_albumentations(value)
         return value
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _digit_class_names(cls, value: Any) -> Any:
+        # YAML reads `classes: {5: ...}` with an int key; class names are strings
+        # (digit datasets name their classes "0".."9"). Only ints: a bool key
+        # (`yes:`) is more likely a mistake than a class named "True".
+        if isinstance(value, Mapping):
+            return {
+                str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v
+                for k, v in value.items()
+            }
+        return value
+
     @field_validator("classes")
     @classmethod
     def _class_names(cls, value: dict[str, ClassOverride]) -> dict[str, ClassOverride]:

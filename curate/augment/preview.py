@@ -111,6 +111,30 @@ def to_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _check_like_run(
+    policy: Policy, class_names: list[str], picked: list[str], images: list[np.ndarray]
+) -> None:
+    """The checks ``augment run`` makes before it writes, so a preview fails the same way:
+    overrides of unknown classes, and each step once on a real image of every
+    (pipeline, image kind) the preview uses."""
+    from curate.augment.build import try_steps
+    from curate.augment.engine import _check_overrides
+    from curate.augment.policy import PolicyInvalid
+
+    _check_overrides(policy, class_names)
+    issues, checked = [], set()
+    for name, image in zip(picked, images, strict=True):
+        pipeline, _ = policy.pipeline_for(name)
+        kind = "grayscale" if image.ndim == 2 or image.shape[2] == 1 else "RGB"
+        if (pipeline, kind) in checked:
+            continue
+        checked.add((pipeline, kind))
+        what = f"class {name!r} {kind} {image.shape[1]}x{image.shape[0]} images"
+        issues += try_steps(policy, pipeline, image, what)[0]
+    if issues:
+        raise PolicyInvalid(issues, source=f"policy {policy.name}")
+
+
 def workspace_preview(
     cat,
     objects,
@@ -152,6 +176,7 @@ def workspace_preview(
         )
     picks = pool if len(pool) <= n else [pool[i * len(pool) // n] for i in range(n)]
     images = [decode(objects.read(*p.location), mode=p.mode) for p in picks]
+    _check_like_run(policy, list(known), [names[p.class_id] for p in picks], images)
     return preview_grid(
         policy,
         images,

@@ -51,8 +51,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
-# Commands that make their folder themselves, or list plugins: no --workspace.
-NO_WORKSPACE_OPTION = {"init", "demo", "extractors", "generators"}
+# demo makes its own folder (--out): it accepts -w after its name as before it
+# (and ignores it both ways), but its help does not offer it. (init's -w names
+# the folder to create.)
+NO_WORKSPACE_OPTION = {"demo"}
 
 
 class LazyGroup(click.Group):
@@ -68,14 +70,13 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         command = getattr(importlib.import_module(module_name), attr)
         # `--workspace` is the group's option; users put it after the command
-        # name too (`curate status -w DIR`), so every workspace command takes it.
-        # Groups (augment) give it to their subcommands themselves.
-        if (
-            name not in NO_WORKSPACE_OPTION
-            and not isinstance(command, click.Group)
-            and not any(p.name == "workspace" for p in command.params)
+        # name too (`curate status -w DIR`), so every command takes it there
+        # (the README says so); one that needs no workspace ignores it, as it does
+        # before its name. Groups (augment) give it to their subcommands themselves.
+        if not isinstance(command, click.Group) and not any(
+            isinstance(p, click.Option) and "--workspace" in p.opts for p in command.params
         ):
-            command.params.append(workspace_param())
+            command.params.append(workspace_param(hidden=name in NO_WORKSPACE_OPTION))
         return command
 
     def invoke(self, ctx: click.Context):

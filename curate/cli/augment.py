@@ -51,6 +51,7 @@ def augment_group() -> None:
 
 @augment_group.command("presets")
 @json_option
+@workspace_option  # accepted and ignored: policies need no workspace
 def presets_cmd(as_json: bool) -> None:
     """List the policy presets (curate's own and any installed plugin's)."""
     from curate.augment.policy import list_presets, load_preset
@@ -77,6 +78,7 @@ def presets_cmd(as_json: bool) -> None:
 @augment_group.command("validate")
 @click.argument("policy")
 @json_option
+@workspace_option  # accepted and ignored: policies need no workspace
 def validate_cmd(policy: str, as_json: bool) -> None:
     """Check a policy file: every error with the path of its field.
 
@@ -122,6 +124,7 @@ def validate_cmd(policy: str, as_json: bool) -> None:
 @click.option(
     "--class", "class_name", default=None, help="With albumentations: that class's pipeline."
 )
+@workspace_option  # accepted and ignored: policies need no workspace
 def show_cmd(policy: str, fmt: str, class_name: str | None) -> None:
     """Print a policy (a preset or a file) in canonical form; its hash goes to stderr."""
     import json

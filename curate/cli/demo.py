@@ -30,7 +30,11 @@ from curate.cli.render import emit_json, json_option, progress_bar
     help="CSV of clean labels (path,true_label) for the evaluation. "
     "Default: ground_truth.csv next to the data folder, when there is one.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a workspace left by an earlier demo.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the folder left by an earlier demo (never a folder the demo did not make).",
+)
 @click.option(
     "--generator",
     default="gan",

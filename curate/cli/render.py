@@ -51,8 +51,31 @@ def handle_errors() -> Iterator[None]:
         error_line(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        error_line("interrupted: work that had finished is kept, nothing is half-written")
-        sys.exit(130)
+        interrupted()
+    except Exception as exc:
+        # The disk or the catalog file refused (permission, space, size limit),
+        # or DuckDB's own Ctrl-C: one line too. Anything else is a bug: traceback.
+        # (click's own exceptions pass straight through, without importing duckdb.)
+        if not (
+            isinstance(exc, OSError)
+            or type(exc) is RuntimeError
+            or type(exc).__module__.lstrip("_").startswith("duckdb")
+        ):
+            raise
+        from curate.store.faults import environment_error, is_interrupt
+
+        if is_interrupt(exc):
+            interrupted()
+        known = environment_error(exc)
+        if known is None:
+            raise
+        error_line(known.message, known.hint)
+        sys.exit(known.exit_code)
+
+
+def interrupted() -> None:
+    error_line("interrupted: work that had finished is kept, nothing is half-written")
+    sys.exit(130)
 
 
 def stderr_console():
@@ -128,9 +151,13 @@ def _workspace_kwargs() -> dict[str, Any]:
     }
 
 
-def workspace_param() -> click.Option:
-    """`-w/--workspace DIR` after a command's name (`curate status -w DIR`), as before it."""
-    return click.Option(["--workspace", "-w"], **_workspace_kwargs())
+def workspace_param(*, hidden: bool = False) -> click.Option:
+    """`-w/--workspace DIR` after a command's name (`curate status -w DIR`), as before it.
+
+    ``hidden``: accepted (and ignored, as before the name) but left out of the help,
+    for commands that make their folder themselves.
+    """
+    return click.Option(["--workspace", "-w"], hidden=hidden, **_workspace_kwargs())
 
 
 def workspace_option(func):

@@ -142,12 +142,21 @@ def scan_cmd(
             + (f" in split {plan.split!r}" if plan.split else "")
             + ")"
         )
+        # The plan counts one split (train once there are splits) while a class's
+        # sample count is every split's: both are shown, each under its own name,
+        # so "needed" adds up against the column it comes from.
+        in_plan = {c.class_id: c.count for c in plan.classes}
         table.add_column("class")
-        table.add_column("samples", justify="right")
+        table.add_column("all samples" if plan.split else "samples", justify="right")
+        if plan.split:
+            table.add_column(f"in {plan.split}", justify="right")
         table.add_column("label issues", justify="right")
         table.add_column("needed", justify="right")
         for c in result.classes:
-            table.add_row(c.name, str(c.count), str(c.label_issues), str(c.needed))
+            counts = [str(c.count)]
+            if plan.split:
+                counts.append(str(in_plan.get(c.class_id, 0)))
+            table.add_row(c.name, *counts, str(c.label_issues), str(c.needed))
         console.print(table)
         # Every class below the target with what it needs, largest need first: a
         # bare list read as if a class one sample short were as rare as the rarest.
@@ -256,14 +265,13 @@ def issues_cmd(
     """
     if limit is None and not as_json:
         limit = 50
+    query = {"classes": list(classes) or None, "only_issues": not include_all, "run_id": run_id}
     with open_workspace(ctx) as ws:
-        found = ws.findings(
-            kind,
-            classes=list(classes) or None,
-            limit=limit,
-            only_issues=not include_all,
-            run_id=run_id,
-        )
+        found = ws.findings(kind, limit=limit, **query)
+        total = len(found)
+        if not as_json and limit is not None and total == limit:
+            # the table shows the first N: say how many there are (a row count, no models)
+            total = ws.findings(kind, as_arrow=True, **query).num_rows
     if as_json:
         emit_json([f.model_dump(mode="json") for f in found])
         return
@@ -274,8 +282,11 @@ def issues_cmd(
         console.print(f"No {kind} issues.")
         return
     folder, sources = _short_sources([f.source for f in found])
+    noun = f"{kind} finding{'s' if total != 1 else ''}"
     table = Table(
-        title=f"{len(found)} {kind} finding{'s' if len(found) != 1 else ''}",
+        title=f"showing {len(found)} of {total} {noun}"
+        if total > len(found)
+        else f"{total} {noun}",
         caption=f"sources under {folder}" if folder else None,
     )
     table.add_column("#", justify="right")
@@ -296,6 +307,8 @@ def issues_cmd(
         row += ["-" if f.score is None else f"{f.score:.3g}", _evidence(f)]
         table.add_row(*row)
     console.print(table)
+    if total > len(found):
+        console.print(f"… {total - len(found)} more (--limit N or --json)")
 
 
 @click.command("extractors")

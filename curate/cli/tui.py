@@ -10,7 +10,13 @@ from curate.tui.graphics import GRAPHICS_CHOICES
 
 
 @click.command("tui")
-@click.argument("workspace", required=False, type=click.Path(file_okay=False, path_type=str))
+# Not named "workspace": that is the -w option every command takes (curate.cli.LazyGroup).
+@click.argument(
+    "workspace_dir",
+    metavar="[WORKSPACE]",
+    required=False,
+    type=click.Path(file_okay=False, path_type=str),
+)
 @click.option(
     "--graphics",
     type=click.Choice(GRAPHICS_CHOICES),
@@ -19,7 +25,7 @@ from curate.tui.graphics import GRAPHICS_CHOICES
     "truecolor terminal). Default: $CURATE_TUI_GRAPHICS, else auto (ask the terminal).",
 )
 @click.pass_context
-def tui_cmd(ctx: click.Context, workspace: str | None, graphics: str | None) -> None:
+def tui_cmd(ctx: click.Context, workspace_dir: str | None, graphics: str | None) -> None:
     """Curate in the terminal: overview, review findings, augment, synthesize, versions.
 
     WORKSPACE defaults to --workspace, then the nearest workspace at or above
@@ -30,7 +36,7 @@ def tui_cmd(ctx: click.Context, workspace: str | None, graphics: str | None) -> 
     """
     from curate.workspace_paths import find_workspace
 
-    given = workspace or (ctx.obj or {}).get("workspace")
+    given = workspace_dir or (ctx.obj or {}).get("workspace")
     paths = find_workspace(Path(given) if given else None)  # a clear error before any UI
     from curate.tui import run
 

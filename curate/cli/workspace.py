@@ -8,16 +8,28 @@ from curate.cli.render import emit_json, json_option, open_workspace, progress_b
 
 
 @click.command("init")
-@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
 @json_option
-def init_cmd(directory: str, as_json: bool) -> None:
-    """Create a workspace in DIRECTORY (default: the current folder).
+@click.pass_context
+def init_cmd(ctx: click.Context, directory: str | None, as_json: bool) -> None:
+    """Create a workspace in DIRECTORY (default: --workspace, else the current folder).
 
     A workspace is a `.curate/` folder holding the DuckDB catalog and the
     content-addressed object store; your images are copied in once.
     """
+    from click.core import ParameterSource
+
     from curate.api import Workspace
 
+    if directory is None:
+        # `curate init -w DIR` / `curate -w DIR init` mean DIR, not the current
+        # folder; $CURATE_WORKSPACE names where to work, not where to create one.
+        named = (ctx.obj or {}).get("workspace")
+        after_name = ctx.get_parameter_source("workspace") == ParameterSource.COMMANDLINE
+        from_env = not after_name and (
+            ctx.find_root().get_parameter_source("workspace") == ParameterSource.ENVIRONMENT
+        )
+        directory = named if named and not from_env else "."
     ws = Workspace.init(directory)
     ws.close()
     if as_json:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from curate.core.balance import BalancingPlan
-from curate.core.models import Model
+from curate.core.models import MAX_INT32, Model, check_workers
 
 
 class FindingKind(StrEnum):
@@ -61,6 +61,7 @@ class ScanRequest(Model):
     max_train: int = Field(
         default=50_000,
         ge=10,
+        le=MAX_INT32,
         description="each fold's classifier heads train on at most this many samples "
         "(a stratified random subset above it); every sample is still predicted out of sample",
     )
@@ -70,6 +71,8 @@ class ScanRequest(Model):
         description="processes of the local engine for a CPU scan (decoding, feature maps, "
         "folds); None: 1, this process; the same findings whatever the count",
     )
+
+    _workers_fit_the_machine = field_validator("workers")(check_workers)
 
 
 class ClassSummary(Model):

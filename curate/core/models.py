@@ -14,11 +14,56 @@ Glossary (used the same way in code, CLI and UI):
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Bounds on the numbers users type. Above them a typo does not mean anything
+# useful and breaks deep inside: DuckDB casts a LIMIT to BIGINT, multiprocessing
+# a process count to a C int, numpy's legacy seeds stop at 2**32-1.
+MAX_INT32 = 2**31 - 1
+# Counts of images a request may make (per class, per parent): far above any
+# real dataset, far below a typo that would run for days.
+MAX_IMAGES = 10_000_000
+
+
+def max_workers() -> int:
+    """The most worker processes a request may ask for: 4 per CPU core, at most 256."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return min(256, 4 * max(1, cores))
+
+
+def check_workers(value: int | None) -> int | None:
+    """A pydantic validator body: ``value`` processes, or an error naming the cap."""
+    from pydantic_core import PydanticCustomError
+
+    if value is not None and value > max_workers():
+        raise PydanticCustomError(  # not ValueError: its message would start "Value error, "
+            "too_many_workers",
+            "{value} processes is too many for this machine: at most {cap} "
+            "(4 per CPU core, 256 at most)",
+            {"value": value, "cap": max_workers()},
+        )
+    return value
+
+
+def check_limit(value: int | None, name: str = "limit") -> int | None:
+    """``value`` unless it is negative or past :data:`MAX_INT32` (a one-line error)."""
+    from curate.errors import InvalidInput
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a whole number, not {value!r}")
+    if not 0 <= value <= MAX_INT32:
+        raise InvalidInput(f"{name} must be between 0 and {MAX_INT32}, not {value}")
+    return value
 
 
 class Origin(StrEnum):

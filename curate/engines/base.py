@@ -220,7 +220,7 @@ def open_engine(
     else:
         settings = EngineSettings.from_env(engine=engine)
     url = settings.objects_url or Path(packs_dir).absolute().as_uri()
-    reader = PackReader(url)
+    reader = PackReader(url, own_packs=not settings.objects_url)
     if settings.engine == "ray":
         from curate.engines.ray import RayEngine
 

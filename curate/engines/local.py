@@ -13,6 +13,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,10 +26,44 @@ from curate.engines.packs import PackReader
 WINDOW_PER_WORKER = 3
 
 
-def _init_worker() -> None:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _init_worker(parent: int, from_main_thread: bool) -> None:
     # Ctrl-C goes to the whole process group; the main process decides what
     # to keep, so workers must not die mid-batch with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent, from_main_thread)
+
+
+def _die_with_parent(parent: int, from_main_thread: bool) -> None:
+    """A worker whose parent was killed (kill -9, SIGTERM) exits instead of idling forever.
+
+    An orphan waits on a queue nobody writes to, holding memory and whatever
+    it inherited. Linux: the kernel sends SIGKILL when the parent goes
+    (PR_SET_PDEATHSIG), but "the parent" is the *thread* that forked, so that
+    is used only when the pool was started from the main thread (a TUI worker
+    thread ends long before its pool does). Otherwise, and off Linux, a daemon
+    thread polls the parent's PID once a second.
+    """
+    if from_main_thread and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # it died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # no libc prctl: fall back to polling
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="curate-parent-watch", daemon=True).start()
 
 
 def _worker_ready() -> int:
@@ -63,6 +99,7 @@ class LocalEngine(Engine):
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context(method),
                 initializer=_init_worker,
+                initargs=(os.getpid(), threading.current_thread() is threading.main_thread()),
             )
             if method == "fork":
                 self._start_forked()

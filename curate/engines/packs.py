@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.errors import InvalidInput, MissingDependency, NotFound
+from curate.errors import DamagedData, InvalidInput, MissingDependency, NotFound
+from curate.store.objects import DAMAGED_WORKSPACE_HINT
 
 # Per process: (url, pack) -> an mmap (local files) or an open fsspec file.
 _OPEN: dict[tuple[str, str], Any] = {}
@@ -35,6 +36,9 @@ class PackReader:
 
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # True: ``url`` is the workspace's own pack folder, not a copy elsewhere
+    # (objects_url): a pack missing there is a damaged workspace.
+    own_packs: bool = field(default=False, compare=False)
 
     def _fs(self) -> tuple[Any, str, bool]:
         cached = _FILESYSTEMS.get(self.url)
@@ -83,6 +87,11 @@ class PackReader:
                     else:
                         handle = fs.open(path, "rb")
                 except FileNotFoundError:
+                    if self.own_packs:
+                        raise DamagedData(
+                            f"pack {pack} is missing from the object store ({root})",
+                            hint=DAMAGED_WORKSPACE_HINT,
+                        ) from None
                     raise NotFound(
                         f"pack {pack} is not under {self.url}",
                         hint="workers read packs from objects_url (CURATE_OBJECTS_URL): "

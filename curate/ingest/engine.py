@@ -2,8 +2,9 @@
 
 Work goes in batches. Each batch's new bytes land in one pack (durable before
 the catalog hears of it) and its catalog rows in one transaction, so Ctrl-C or
-kill -9 at any point keeps every finished batch and nothing half-written;
-re-running the same ingest skips what is known and completes the rest.
+kill -9 at any point keeps every finished batch and nothing half-written (Ctrl-C
+and a cancel also store the images already read); re-running the same ingest
+skips what is known and completes the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from curate.core.models import IngestFormat, IngestReport, Quarantined
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
-from curate.errors import Cancelled, InvalidInput
+from curate.errors import Cancelled, Interrupted, InvalidInput
 from curate.ingest.decode import DEFAULT_MAX_PIXELS, BadImage, inspect_image
 from curate.ingest.sources import ColumnNames, Item, detect_format, enumerate_items
 from curate.store import ingest_repo
@@ -142,13 +143,23 @@ def run_ingest(
                         group_bytes += len(r.data)
                     else:
                         bad.append(r)
-                seen += len(batch)
+                    seen += 1
                 if len(good) + len(bad) >= options.batch_size or group_bytes >= MAX_GROUP_BYTES:
                     flush()
                 progress(seen, total, "ingesting")
             flush()
-    except (Cancelled, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was read, as a cancel does. A flush it cut short
+        # committed nothing (or everything: storing a group again adds nothing),
+        # so this one stores the group whole. A second Ctrl-C stops it too.
         status = "cancelled"
+        flush()
+        raise
+    except (Cancelled, Interrupted):
+        status = "cancelled"
+        raise
+    except BaseException:  # a full disk, a permission, a bug: not "done"
+        status = "failed"
         raise
     finally:
         report = IngestReport(
@@ -159,7 +170,7 @@ def run_ingest(
             added_samples=added_samples,
             added_sources=added_sources,
             already_present=max(0, seen - added_sources - len(quarantined) - len(good) - len(bad)),
-            conflicts=ingest_repo.conflict_count(catalog) - conflicts_before,
+            conflicts=_conflicts_since(catalog, conflicts_before, status),
             quarantined=quarantined,
             new_classes=new_classes,
             unlabeled=unlabeled,
@@ -167,8 +178,23 @@ def run_ingest(
             seconds=round(time.perf_counter() - started, 3),
             cancelled=status == "cancelled",
         )
-        ingest_repo.finish_ingest(catalog, ingest_id, status, report.model_dump(mode="json"))
+        try:
+            ingest_repo.finish_ingest(catalog, ingest_id, status, report.model_dump(mode="json"))
+        except Exception:
+            if status == "done":
+                raise
+            # The run's own error says more (a full disk fails this write too);
+            # the row stays 'running', like a killed run's.
     return report
+
+
+def _conflicts_since(catalog: Catalog, before: int, status: str) -> int:
+    try:
+        return ingest_repo.conflict_count(catalog) - before
+    except Exception:
+        if status == "done":
+            raise
+        return 0
 
 
 def _commit(

@@ -33,6 +33,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -49,7 +50,7 @@ import pyarrow as pa
 from curate.core.balance import BalancingPlan
 from curate.core.findings import ClassSummary, FindingKind, ScanRequest, ScanResult
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
-from curate.errors import InvalidInput
+from curate.errors import DamagedData, InvalidInput, one_line
 from curate.imaging import common_mode
 from curate.plugins.extractor import ExtractRequest, StreamingRequest
 from curate.scan.classifier import torch_threads
@@ -158,7 +159,11 @@ def decode_batch(objects, table: pa.Table, *, size: tuple[int, int], mode: str):
     offsets = table.column("pack_offset").to_pylist()
     lengths = table.column("nbytes").to_pylist()
     for i in range(n):
-        arr = decode(objects.read(packs[i], offsets[i], lengths[i]), mode=mode)
+        data = objects.read(packs[i], offsets[i], lengths[i])
+        try:
+            arr = decode(data, mode=mode)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what PIL raises
+            raise _undecodable(data, exc, row=i) from None
         hashes.append(
             hashlib.blake2b(
                 f"{mode}{arr.shape}".encode() + arr.tobytes(), digest_size=16
@@ -174,6 +179,39 @@ def decode_batch(objects, table: pa.Table, *, size: tuple[int, int], mode: str):
             arr = np.asarray(native.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
         pixels[i] = arr.reshape(size[1], size[0], channels)
     return pixels, hashes, stats.result()
+
+
+_DAMAGED_HINT = (
+    "the workspace's object store is damaged (a disk error, or a pack edited by hand): "
+    "restore .curate/objects from a backup, or `curate drop` the sample"
+)
+
+
+def _undecodable(data: bytes, exc: Exception, *, row: int) -> DamagedData:
+    """What failed for row ``row`` of a batch; :func:`_name_damaged` names the sample."""
+    reason = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", one_line(exc))
+    err = DamagedData(reason or type(exc).__name__, hint=_DAMAGED_HINT, row=row)
+    err.digest = hashlib.sha256(data).hexdigest()  # sample_id is the sha256 of the bytes
+    return err
+
+
+def _name_damaged(exc: DamagedData, table: pa.Table, start: int) -> DamagedData:
+    """``exc`` from the batch starting at row ``start`` of ``table``, naming its sample.
+
+    Ingest decoded every image it stored, so one that fails now was damaged
+    since, unless its bytes still hash to its sample id.
+    """
+    if exc.row is None or "sample_id" not in table.column_names:
+        return exc
+    row = table.slice(start + exc.row, 1).to_pylist()[0]
+    sample = f"sample {row.get('sid', '?')} ({row['sample_id'][:12]})"
+    if getattr(exc, "digest", None) == row["sample_id"]:  # intact bytes that do not decode
+        return DamagedData(f"cannot decode {sample}: {exc.message}")
+    return DamagedData(
+        f"the stored bytes of {sample} are damaged: they no longer match its checksum "
+        f"({exc.message})",
+        hint=exc.hint,
+    )
 
 
 def decode_all(
@@ -247,6 +285,8 @@ def decode_all(
             # Cancel and progress every batch (about a second of work).
             check_cancel(cancel)
             progress(done, n, "decoding images")
+    except DamagedData as exc:  # from the batch starting at row `done`
+        raise _name_damaged(exc, table, done) from None
     finally:
         close = getattr(results, "close", None)
         if close is not None:
@@ -288,6 +328,7 @@ def run_scan(
     from curate.engines import using_engine
 
     workers = _local_workers(request)
+    _check_device_for(_engine_name(engine), request)  # before Ray starts (~10 s), not after
     with (
         torch_threads(),
         using_engine(engine, packs_dir=objects.packs_dir, workers=workers) as runner,
@@ -324,17 +365,33 @@ def _local_workers(request) -> int:
     return request.workers
 
 
+def _engine_name(engine) -> str:
+    """The name of the engine ``engine`` stands for, without opening it."""
+    from curate.engines import EngineSettings
+
+    if isinstance(engine, EngineSettings):
+        return engine.engine
+    if engine is None or isinstance(engine, str):
+        return EngineSettings.from_env(engine=engine).engine
+    return engine.name
+
+
+def _check_device_for(engine_name: str, request) -> None:
+    """Only the local engine scans on CUDA: an engine's workers compute on CPU."""
+    if engine_name != "local" and str(getattr(request.device, "value", request.device)) == "cuda":
+        raise InvalidInput(
+            f"--engine {engine_name} runs the scan's feature maps on CPU workers",
+            hint="use --device auto or cpu, or scan with --engine local on the GPU machine",
+        )
+
+
 def _scan_device(request, engine) -> str:
     """The device: an engine's workers compute on CPU (a GPU scan runs on the local engine)."""
     from curate.scan.classifier import resolve_device
 
     if engine.name == "local":
         return resolve_device(request.device)
-    if str(getattr(request.device, "value", request.device)) == "cuda":
-        raise InvalidInput(
-            f"--engine {engine.name} runs the scan's feature maps on CPU workers",
-            hint="use --device auto or cpu, or scan with --engine local on the GPU machine",
-        )
+    _check_device_for(engine.name, request)
     return "cpu"
 
 

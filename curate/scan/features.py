@@ -549,7 +549,8 @@ def cross_val_heads(
     probs: dict[tuple[int, int], torch.Tensor] = {}  # (job, head) -> its probabilities
     for i, ((h, group), part) in enumerate(zip(tasks, results, strict=True)):
         for job, p in zip(group, part, strict=True):
-            probs[(job, h)] = torch.from_numpy(p)
+            # Ray hands back read-only (zero-copy) arrays; torch warns on those
+            probs[(job, h)] = torch.from_numpy(p if p.flags.writeable else p.copy())
         progress(i + 1, len(tasks), f"cross-validation: {i + 1}/{len(tasks)} fold groups")
         check_cancel(cancel)
     for job, (_, te_rows) in enumerate(jobs):

@@ -21,7 +21,8 @@ from typing import Any
 
 import duckdb
 
-from curate.errors import CurateError, WorkspaceLocked
+from curate.errors import CurateError, Interrupted, WorkspaceLocked
+from curate.store.faults import is_interrupt
 from curate.store.migrations import MIGRATIONS
 
 _OPEN_RETRY_SECONDS = 5.0
@@ -87,11 +88,32 @@ class Catalog:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
+        except BaseException as exc:
+            # A failed or interrupted statement may have ended the transaction already.
+            with suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            if is_interrupt(exc):  # DuckDB's Ctrl-C: tell callers it was Ctrl-C
+                raise KeyboardInterrupt from exc
             raise
-        else:
+        try:
             cur.execute("COMMIT")
+        except BaseException as exc:
+            if not (isinstance(exc, KeyboardInterrupt) or is_interrupt(exc)):
+                raise
+            # Ctrl-C during COMMIT: DuckDB may have finished it (it reports the
+            # interrupt after the fact) or not. A ROLLBACK that succeeds proves
+            # it did not; otherwise there is no transaction left either way, and
+            # nothing is open for the next statement to trip over.
+            try:
+                cur.execute("ROLLBACK")
+            except (duckdb.Error, RuntimeError):
+                saved = "the change may have been saved"
+            else:
+                saved = "the change was not saved"
+            raise Interrupted(
+                f"interrupted while saving to the catalog: {saved}",
+                hint="check with `curate log` / `curate status`",
+            ) from None
 
     # -- helpers ---------------------------------------------------------------
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:

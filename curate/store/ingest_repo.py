@@ -43,6 +43,8 @@ def begin_ingest(cat: Catalog, source: str, fmt: str, options: dict[str, Any]) -
 
 
 def finish_ingest(cat: Catalog, ingest_id: int, status: str, report: dict[str, Any]) -> None:
+    """``status``: done | cancelled | failed (an error: disk full, permissions, a bug).
+    The column is a free VARCHAR, so 'failed' needed no migration."""
     with cat.transaction() as tx:
         tx.execute(
             "UPDATE ingests SET finished_at = now(), status = ?, report = ? WHERE ingest_id = ?",

@@ -19,10 +19,18 @@ import os
 import secrets
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from curate.errors import DamagedData
+
 PACK_SUFFIX = ".pack"
+
+DAMAGED_WORKSPACE_HINT = (
+    "the workspace's object store is damaged (files deleted or edited by hand, a disk "
+    "error): restore .curate/objects from a backup"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +71,23 @@ class ObjectStore:
         tmp = final.with_suffix(".tmp")
         locations: list[BlobLocation] = []
         offset = 0
-        with open(tmp, "wb") as fh:
-            for blob in blobs:
-                fh.write(blob)
-                locations.append(BlobLocation(name, offset, len(blob)))
-                offset += len(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as fh:
+                for blob in blobs:
+                    fh.write(blob)
+                    locations.append(BlobLocation(name, offset, len(blob)))
+                    offset += len(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException as exc:
+            # A full disk or a file size limit: no half pack left behind (the
+            # next writer's remove_orphans would catch one a kill -9 leaves).
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:  # write() names no file
+                raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from exc
+            raise
         _fsync_dir(self.packs_dir)
         return locations
 
@@ -79,7 +96,13 @@ class ObjectStore:
         with self._lock:
             mapped = self._maps.get(pack)
             if mapped is None:
-                with open(self.packs_dir / pack, "rb") as fh:
+                path = self.packs_dir / pack
+                if not path.exists():
+                    raise DamagedData(
+                        f"pack {pack} is missing from the object store ({self.packs_dir})",
+                        hint=DAMAGED_WORKSPACE_HINT,
+                    )
+                with open(path, "rb") as fh:
                     mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
                 self._maps[pack] = mapped
             return mapped

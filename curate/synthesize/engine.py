@@ -228,10 +228,21 @@ def _run_synthesis(
     seconds["total"] = round(time.perf_counter() - started, 3)
     if cancelled:
         notes.append("cancelled: the samples admitted before the cancel were kept")
-    if reasons.get("duplicate") and gen_cls.deterministic_with_seed:
+    # Say why images were duplicates from what they duplicated: samples already in
+    # the workspace (an earlier run with this checkpoint and seed), or each other.
+    repeats = gate.repeats_of_earlier
+    collapsed = reasons.get("duplicate", 0) - repeats
+    if repeats and gen_cls.deterministic_with_seed:
         notes.append(
-            "duplicates: the same checkpoint and --seed make the same images again; "
-            "pass another --seed for new ones"
+            f"duplicates: {repeats} repeat samples an earlier run made (the same checkpoint "
+            "and --seed make the same images again); pass another --seed for new ones"
+        )
+    elif repeats:
+        notes.append(f"duplicates: {repeats} repeat synthetic or augmented samples already here")
+    if collapsed > 0:
+        notes.append(
+            f"duplicates: the generator made {collapsed} near-identical images (mode collapse: "
+            "often too few --fit-steps, or too few training images of the class)"
         )
     return SynthResult(
         generator=request.generator,

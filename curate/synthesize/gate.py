@@ -129,6 +129,12 @@ class QualityGate:
             else np.zeros((0, self.train_features.shape[1]), dtype=np.float32)
         )
         self.known = set(known_sample_ids)
+        # Which duplicates repeat a sample that was in the workspace before this run
+        # (same checkpoint and seed: the same images again) and which repeat an image
+        # of this run (the generator makes near-identical images: mode collapse).
+        self._before_ids = frozenset(known_sample_ids)
+        self._before_features = self.generated_features
+        self.repeats_of_earlier = 0
         self.distance = (
             near_duplicate_distance
             if near_duplicate_distance is not None
@@ -146,6 +152,7 @@ class QualityGate:
         else:
             held_d = np.full(len(images), np.inf)
         gen_d, _ = nearest_rms(feats, self.generated_features)
+        before_d, _ = nearest_rms(feats, self._before_features)
         proba = self.classifier.predict_proba(images)
         verdicts = []
         admitted: list[int] = []
@@ -157,6 +164,8 @@ class QualityGate:
                 reason = "memorised"
             elif sid in self.known or gen_d[i] <= self.distance or self._near(feats, i, admitted):
                 reason = "duplicate"
+                if sid in self._before_ids or before_d[i] <= self.distance:
+                    self.repeats_of_earlier += 1
             elif int(proba[i].argmax()) != target:
                 reason = "wrong-class"
             elif conf < self.min_confidence:

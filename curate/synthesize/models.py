@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.core.models import Model
+from curate.core.models import MAX_IMAGES, MAX_INT32, Model
 from curate.plugins.generators import FitReport
 
 
@@ -31,16 +31,26 @@ class SynthRequest(Model):
         None, description="classes to generate; default: every class the balancing plan lists"
     )
     n: int | None = Field(
-        None, ge=1, description="images to generate per class; default: the balancing plan's need"
+        None,
+        ge=1,
+        le=MAX_IMAGES,
+        description="images to generate per class; default: the balancing plan's need",
     )
     target: int | None = Field(
-        None, ge=1, description="balancing target per class (default: the largest class)"
+        None,
+        ge=1,
+        le=MAX_IMAGES,
+        description="balancing target per class (default: the largest class)",
     )
+    # ten million steps is days of any generator here; above it is a typo
     fit_steps: int | None = Field(
-        None, ge=0, description="training steps; default: the generator's own default"
+        None,
+        ge=0,
+        le=10_000_000,
+        description="training steps; default: the generator's own default",
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    seed: int = Field(0, ge=0, description="seed for fitting and sampling")
+    seed: int = Field(0, ge=0, le=MAX_INT32, description="seed for fitting and sampling")
     params: dict[str, Any] = Field(
         default_factory=dict, description="generator options (see its Params)"
     )

@@ -214,6 +214,54 @@ CASES = [
         2,
         "cannot read truth file",
     ),
+    # --overwrite deleted the user's own workspace / wrote into their folder
+    case(
+        "demo-overwrite-a-users-workspace",
+        "demo --data {site}/src --out {ws} --quick --generator none --overwrite",
+        1,
+        "curate demo did not make",
+    ),
+    case(
+        "demo-into-a-non-empty-folder",
+        "demo --data {site}/src --out {site} --quick --generator none",
+        1,
+        "already holds files that curate demo did not make",
+    ),
+    # a workspace's own files: a pack was ingested as an image of class "objects", a
+    # workspace was made inside another's .curate, and the hint said `curate init W/.curate`
+    case("ingest-its-own-meta", W + "ingest {ws}/.curate", 2, "inside the .curate folder of"),
+    case("init-inside-a-meta", "init {ws}/.curate/objects", 2, "inside the .curate folder of"),
+    case("workspace-is-its-meta", "-w {ws}/.curate status", 1, "--workspace {ws}"),
+    # huge numbers: DuckDB's ConversionException, multiprocessing's OverflowError,
+    # 300 processes on 2 cores, or a run that would never end
+    case("issues-huge-limit", W + "issues --limit 9223372036854775808", 2, "limit must be"),
+    case("scan-huge-workers", W + "scan --workers 2147483648", 2, "processes is too many"),
+    case("scan-300-workers", W + "scan --workers 300", 2, "processes is too many"),
+    case(
+        "augment-huge-copies",
+        W + "augment run -p light --copies 9223372036854775808 --dry-run",
+        2,
+        "copies: Input should be less than or equal to",
+    ),
+    case(
+        "augment-huge-target",
+        W + "augment run -p light --target-per-class 9223372036854775808 --dry-run",
+        2,
+        "target_per_class: Input should be less than or equal to",
+    ),
+    case("augment-300-workers", W + "augment run -p light --workers 300", 2, "too many"),
+    case(
+        "synth-huge-fit-steps",
+        W + "synth -g gan --classes 1 --fit-steps 9223372036854775808",
+        2,
+        "fit_steps: Input should be less than or equal to",
+    ),
+    case(
+        "synth-huge-seed",
+        W + "synth -g gan --classes 1 --seed 9223372036854775808",
+        2,
+        "seed: Input should be less than or equal to",
+    ),
 ]
 
 

@@ -79,8 +79,46 @@ def test_workspace_option_after_the_command_name(tmp_path):
     r = curate("-w", str(tmp_path / "nowhere"), "status", "-w", str(tmp_path / "ws"), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["samples"] == 2
     assert "--workspace" in curate("scan", "--help").stdout
-    for name in ("init", "demo"):  # they make their folder themselves
-        assert "--workspace" not in curate(name, "--help").stdout
+    # demo makes its folder (--out) and ignores -w; init's -w names the folder to create
+    assert "--workspace" not in curate("demo", "--help").stdout
+    assert "--workspace" in curate("init", "--help").stdout
+
+
+def test_every_command_takes_the_workspace_option_after_its_name(tmp_path):
+    """Was "No such option '-w'" for tui, extractors, generators, augment show/validate/presets.
+    Commands with no use for a workspace accept it and ignore it, as before their name."""
+    from click.testing import CliRunner
+
+    from curate.api import Workspace
+    from curate.cli import COMMANDS, cli
+
+    ws = tmp_path / "ws"
+    Workspace.init(ws).close()
+    runner = CliRunner()
+    for name in COMMANDS:
+        r = runner.invoke(cli, [name, "-w", str(ws), "--help"])
+        assert r.exit_code == 0 and "No such option" not in r.output, (name, r.output)
+    for sub in ("presets", "validate", "show", "preview", "run", "replay"):
+        r = runner.invoke(cli, ["augment", sub, "-w", str(ws), "--help"])
+        assert r.exit_code == 0, (sub, r.output)
+    for argv in (
+        ["extractors", "-w", str(ws)],
+        ["generators", "-w", str(ws)],
+        ["augment", "show", "light", "-w", str(ws)],
+        ["augment", "presets", "-w", str(ws)],
+    ):
+        r = runner.invoke(cli, argv)
+        assert r.exit_code == 0, (argv, r.output)
+    # tui: WORKSPACE defaults to --workspace, after the name too (checked before any UI)
+    r = runner.invoke(cli, ["tui", "-w", str(tmp_path / "nowhere")])
+    assert r.exit_code == 1 and "nowhere is not a curate workspace" in r.stderr
+    # init: -w names the folder to create, before or after the name
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert curate("init", "-w", str(tmp_path / "a"), cwd=elsewhere).returncode == 0
+    assert curate("-w", str(tmp_path / "b"), "init", cwd=elsewhere).returncode == 0
+    assert (tmp_path / "a" / ".curate").is_dir() and (tmp_path / "b" / ".curate").is_dir()
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path):

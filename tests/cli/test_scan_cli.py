@@ -105,15 +105,43 @@ def test_scan_and_issues_tables(ws_dir):
     # 22, 18 and 20 samples once the flips and the copy are counted: largest need first.
     assert "Under-represented (below the target of 22): 1 (+4), 2 (+2)" in r.stdout
     r = curate("issues", "--type", "label", "--all", "--limit", "4", cwd=ws_dir)
-    assert r.returncode == 0 and "4 label findings" in r.stdout
+    # the title says how many there are, not only how many are shown (was "4 label findings")
+    assert r.returncode == 0 and "showing 4 of 60 label findings" in r.stdout, r.stdout
+    assert "… 56 more (--limit N or --json)" in r.stdout
     # Paths relative to the folder every source shares, which the caption names.
     assert "sources under" in r.stdout
     assert re.search(r"│ [012]/d\d{4}\.png +│", r.stdout), r.stdout
     assert "p(given)" in r.stdout and "p(suggested)" in r.stdout
     r = curate("issues", "--type", "quality", "--all", "--limit", "3", cwd=ws_dir)
-    assert r.returncode == 0 and "3 quality findings" in r.stdout
+    assert r.returncode == 0 and "showing 3 of 60 quality findings" in r.stdout
+    r = curate("issues", "--type", "label", "--all", "--limit", "60", cwd=ws_dir)
+    assert "60 label findings" in r.stdout and "showing" not in r.stdout
+    assert "more (--limit" not in r.stdout
     r = curate("issues", "--class", "nope", cwd=ws_dir)
     assert r.returncode != 0 and "no class named 'nope'" in r.stderr
+
+
+def test_scan_table_shows_the_counts_the_plan_uses(tmp_path):
+    """After a split the target is the train split's: the table shows train counts beside
+    the all-splits ones (was one "samples" column of every split, beside train's needs)."""
+    from tests.conftest import SAMPLE_DIGITS
+
+    for cls in ("0", "1", "5"):
+        for f in sorted((SAMPLE_DIGITS / cls).glob("*.png"))[: 20 if cls != "5" else 10]:
+            (tmp_path / "src" / cls).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "src" / cls / f.name).write_bytes(f.read_bytes())
+    ws = tmp_path / "ws"
+    assert curate("init", str(ws)).returncode == 0
+    assert curate("ingest", str(tmp_path / "src"), cwd=ws).returncode == 0
+    assert curate("split", "--ratios", "0.5,0.5", cwd=ws).returncode == 0, "split"
+    r = curate("scan", "--extractor", "pixels", "--folds", "2", cwd=ws)
+    assert r.returncode == 0, r.stderr
+    target = int(re.search(r"target (\d+) in split 'train'", r.stdout)[1])
+    assert "all samples" in r.stdout and "in train" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("│ 5 "))
+    name, everywhere, train, _issues, needed = [c.strip() for c in row.strip("│").split("│")]
+    assert (name, everywhere) == ("5", "10") and int(train) < 10
+    assert int(needed) == target - int(train)  # the need adds up against the train column
 
 
 def test_issues_table_shows_a_relabel_made_since_the_scan(ws_dir):

@@ -380,6 +380,22 @@ def test_preview_grid_from_workspace(ws):
         ws.augment_preview("light", class_name="cc")
 
 
+def test_preview_refuses_what_run_refuses(ws):
+    """A crop larger than the images and an override of an unknown class: the same
+    one-line PolicyInvalid from preview as from run (was a CropSizeError traceback, and
+    the override was silently ignored)."""
+    crop = Policy(name="x", pipeline=[{"transform": "RandomCrop", "height": 50, "width": 50}])
+    unknown = Policy(**{**SHORT, "classes": {"bb": {"pipeline": [{"transform": "Blur"}]}}})
+    for policy, match in (
+        (crop, r"pipeline\[0\]: RandomCrop fails on class .* grayscale 12x12 images"),
+        (unknown, r"classes\.bb: no class named 'bb'"),
+    ):
+        with pytest.raises(PolicyInvalid, match=match):
+            ws.augment(policy, dry_run=True)
+        with pytest.raises(PolicyInvalid, match=match):
+            ws.augment_preview(policy, n=4)
+
+
 def test_preview_views_match_materialized_copies(ws):
     """Copy 0 of a parent is the first augmented view the preview draws for it."""
     from curate.augment.build import apply_seeded, compile_steps

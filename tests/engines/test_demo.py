@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from curate.cli import cli
@@ -93,3 +94,50 @@ def test_demo_refuses_to_overwrite_without_asking(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo"), "--quick"])
     assert result.exit_code == 1
     assert "already holds a workspace" in result.stderr and "--overwrite" in result.stderr
+
+
+def test_demo_overwrite_never_touches_what_the_demo_did_not_make(tmp_path):
+    from curate.api import Workspace
+    from curate.demo import DEMO_MARKER
+
+    run = CliRunner().invoke
+    # the user's own workspace: refused with and without --overwrite, left intact
+    Workspace.init(tmp_path / "mine").close()
+    for extra in ([], ["--overwrite"]):
+        result = run(cli, ["demo", "--out", str(tmp_path / "mine"), "--quick", *extra])
+        assert result.exit_code == 1 and "did not make" in result.stderr
+        assert "Traceback" not in result.output
+    assert (tmp_path / "mine" / ".curate" / "catalog.duckdb").exists()
+    # a folder of the user's files: refused, nothing overwritten
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "report.html").write_text("mine")
+    result = run(cli, ["demo", "--out", str(tmp_path / "e"), "--quick"])
+    assert result.exit_code == 1 and "did not make" in result.stderr
+    assert (tmp_path / "e" / "report.html").read_text() == "mine"
+    # an earlier demo's folder (marked): refused without --overwrite only
+    (tmp_path / "d" / ".curate").mkdir(parents=True)
+    (tmp_path / "d" / DEMO_MARKER).write_text("")
+    result = run(cli, ["demo", "--out", str(tmp_path / "d"), "--quick"])
+    assert result.exit_code == 1 and "earlier demo" in result.stderr
+    assert "--overwrite" in result.stderr
+
+
+def test_demo_marks_its_folder_and_overwrite_replaces_it(tmp_path, monkeypatch):
+    from curate import demo
+
+    # stop right after the folder is prepared: the rest is the slow end-to-end test
+    class Stop(Exception):
+        pass
+
+    def stop(path):
+        raise Stop
+
+    monkeypatch.setattr("curate.api.Workspace.init", stop)
+    out = tmp_path / "d"
+    with pytest.raises(Stop):
+        demo.run_demo(out, settings=DemoSettings.quick())
+    assert (out / demo.DEMO_MARKER).is_file()
+    (out / "report.html").write_text("old")  # as an earlier demo leaves it
+    with pytest.raises(Stop):
+        demo.run_demo(out, settings=DemoSettings.quick(), overwrite=True)
+    assert not (out / "report.html").exists() and (out / demo.DEMO_MARKER).is_file()

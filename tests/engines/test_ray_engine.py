@@ -150,6 +150,60 @@ def test_a_cuda_scan_on_ray_is_refused(local_ray, tmp_path, image_folder):
         ws.scan(device="cuda", engine="ray")
 
 
+def test_a_cuda_scan_on_ray_is_refused_before_ray_starts(tmp_path, image_folder, monkeypatch):
+    """Was refused only after ~11 s of starting Ray."""
+    import curate.engines.ray
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(curate.engines.ray, "RayEngine", no_ray)
+    for engine in ("ray", None):
+        monkeypatch.setenv("CURATE_ENGINE", "ray")  # engine=None: from the environment
+        with (
+            _workspace(tmp_path / f"ws{engine}", image_folder) as ws,
+            pytest.raises(InvalidInput, match="runs the scan's feature maps on CPU workers"),
+        ):
+            ws.scan(device="cuda", engine=engine)
+
+
+def test_read_only_fold_results_reach_torch_writable(monkeypatch):
+    """Ray returns zero-copy read-only arrays: torch warned "NumPy array is not writable"."""
+    import torch
+
+    from curate.scan import features
+    from curate.scan.features import LogRegHead, cross_val_heads
+
+    class ReadOnlyEngine:  # what Ray's object store hands back
+        def map(self, fn, tasks, *, context):
+            for task in tasks:
+                part = fn(task, context)
+                for p in part:
+                    p.flags.writeable = False
+                yield part
+
+    real = torch.from_numpy
+
+    def strict(array):
+        assert array.flags.writeable, "a read-only array reached torch.from_numpy"
+        return real(array)
+
+    monkeypatch.setattr(features.torch, "from_numpy", strict)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(40, 4)).astype(np.float32))
+    labels = np.repeat([0, 1], 20)
+    probs = cross_val_heads(
+        [x],
+        [lambda: LogRegHead(max_iter=5)],
+        labels,
+        n_classes=2,
+        folds=2,
+        seed=0,
+        engine=ReadOnlyEngine(),
+    )
+    assert probs.shape == (40, 2)
+
+
 # -- augment ----------------------------------------------------------------------------------------
 def test_augment_makes_the_same_samples_on_ray(local_ray, tmp_path, digits_subset):
     made = {}

@@ -215,9 +215,37 @@ def test_copies_of_train_and_heldout_images_are_rejected(split_ws, use_pattern):
 def test_identical_images_are_duplicates_and_a_rerun_adds_nothing(unsplit, use_pattern):
     first = unsplit.synthesize(generator="pattern", classes=["left"], n=4, fit_steps=1)
     assert first.admitted == 4
+    assert not any(n.startswith("duplicates") for n in first.notes)
     again = unsplit.synthesize(generator="pattern", classes=["left"], n=4, fit_steps=1)
     assert again.admitted == 0 and again.classes[0].reasons == {"duplicate": 4}
     assert unsplit.status().origins.get("synthetic") == 4
+    # they repeat the first run's samples: the seed explanation is the right one
+    (note,) = [n for n in again.notes if n.startswith("duplicates")]
+    assert "4 repeat samples an earlier run made" in note and "--seed" in note
+
+
+def test_a_generator_repeating_itself_is_not_told_to_change_the_seed(
+    unsplit, use_pattern, monkeypatch
+):
+    """A first synthesis whose images are near-identical to each other: mode collapse, not
+    "the same checkpoint and --seed make the same images again" (no earlier run exists)."""
+    import curate.synthesize.engine as engine
+    import curate.synthesize.runner as runner
+
+    class Collapsed(PatternGenerator):
+        name = "collapsed"
+
+        def sample(self, class_name, n, *, seed):
+            for batch in super().sample(class_name, n, seed=seed):
+                same = np.repeat(batch.images[:1], len(batch.images), axis=0)
+                yield GeneratedBatch(same, batch.seed, batch.offset, batch.parents)
+
+    for module in (engine, runner):
+        monkeypatch.setattr(module, "load_generator_class", lambda name: Collapsed)
+    result = unsplit.synthesize(generator="collapsed", classes=["left"], n=4, fit_steps=1)
+    assert result.classes[0].reasons == {"duplicate": 3}
+    (note,) = [n for n in result.notes if n.startswith("duplicates")]
+    assert "near-identical" in note and "mode collapse" in note and "--seed" not in note
 
 
 def test_fill_keeps_generating_until_n_pass(unsplit, use_pattern):

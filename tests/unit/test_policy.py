@@ -68,6 +68,27 @@ def test_round_trip_is_identical(tmp_path, fmt):
     assert again.to_yaml() == policy.to_yaml()
 
 
+def test_digit_class_names_may_be_unquoted(tmp_path):
+    """`classes: {5: ...}` is how a digits user writes it: the int key is the class "5"
+    (was "classes[5].[key]: Input should be a valid string")."""
+    unquoted = parse_policy_text(
+        SHORT_FORM + "classes:\n  5:\n    pipeline:\n      - {transform: HorizontalFlip, p: 1.0}\n"
+    )
+    quoted = parse_policy_text(
+        SHORT_FORM
+        + "classes:\n  '5':\n    pipeline:\n      - {transform: HorizontalFlip, p: 1.0}\n"
+    )
+    assert list(unquoted.classes) == ["5"] and unquoted.pipeline_for("5")[0] == "class:5"
+    assert unquoted == quoted and unquoted.hash == quoted.hash
+    again = load_policy(unquoted.save(tmp_path / "p.yaml"))  # round trip: YAML quotes '5'
+    assert again == unquoted and again.hash == unquoted.hash
+    assert again.to_yaml() == unquoted.to_yaml()
+    # the pinned hash of a policy without overrides is unchanged
+    assert parse_policy_text(SHORT_FORM).hash == (
+        "e0ca00161a5fe0194a88a93a92be16456e51eabeb36fb60ee24b28a1bfa55398"
+    )
+
+
 def test_yaml_keeps_the_short_form():
     text = parse_policy_text(SHORT_FORM).to_yaml()
     assert "- {transform: Rotate, limit: 10, p: 1.0}" in text
