@@ -242,6 +242,12 @@ class CurateApp(App[None]):
         if isinstance(error, Cancelled):
             self.notify(error.message, title=f"{message.description}: cancelled")
             return
+        if not isinstance(error, CurateError):
+            from curate.store.faults import environment_error
+
+            # A full disk or a folder without write access is the machine's
+            # problem, not a bug: the same one line the CLI prints.
+            error = environment_error(error) or error
         if isinstance(error, CurateError):
             hint = TUI_HINTS.get(error.hint or "", error.hint)
             self.push_screen(ErrorModal(error.title, error.message, hint))

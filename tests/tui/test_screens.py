@@ -416,3 +416,20 @@ async def test_versions_discards_pending_changes(digits_ws):
         await pilot.press("y")
         await settle(app, pilot)
         assert call(app, app.ws.changes) == [] and screen.changes == []
+
+
+@drive
+async def test_a_file_system_error_is_told_as_such_not_as_a_bug(digits_ws):
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        denied = PermissionError(13, "Permission denied", "/data/exports/out")
+        app.post_message(m.JobFailed("export", denied))
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorModal)
+        assert app.screen.error_title != "Internal error"
+        assert app.screen.message == "permission denied: /data/exports/out"
+        await pilot.press("escape")
+        app.post_message(m.JobFailed("export", ValueError("a bug")))
+        await pilot.pause()
+        assert app.screen.error_title == "Internal error"  # real bugs still say so
