@@ -144,10 +144,12 @@ class Workspace:
         """
 
         def busy(holder: str) -> None:
-            # The holder may be waiting for our read-only connection to open the
-            # catalog read-write (DuckDB allows one process then): close it first,
-            # or both wait until one gives up.
-            if self._catalog is not None and self._catalog.read_only:
+            # The holder may be waiting for our connection to open the catalog
+            # read-write (DuckDB allows one process then): close it first, or both
+            # wait until one gives up. Ours may be read-write too, left open by an
+            # earlier write of this process (a synthesis admits in several steps);
+            # nothing writes through it without the lock, which we do not hold.
+            if self._catalog is not None:
                 self._catalog.close()
                 self._catalog = None
             if on_wait is not None:
