@@ -422,7 +422,9 @@ def _prepare_out(out: Path, *, overwrite: bool) -> None:
     """
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"{out} exists and is not a folder", hint="choose another --out")
-    if any(p.name == ".curate" for p in (out.absolute(), *out.absolute().parents)):
+    from curate.workspace_paths import inside_meta
+
+    if inside_meta(out) is not None or inside_meta(out.resolve()) is not None:
         raise InvalidInput(
             f"refusing to write the demo into {out}: it is inside a workspace's .curate folder",
             hint="choose another --out",
