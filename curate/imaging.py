@@ -10,7 +10,9 @@ Pillow's per-file Python work is most of the cost. The pixels are the same
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -57,6 +59,38 @@ def _decode_png_fast(data: bytes, mode: str | None) -> np.ndarray | None:
     return np.ascontiguousarray(arr[:, :, ::-1])  # OpenCV's BGR -> RGB
 
 
+# Pillow's own decompression-bomb check (a warning above Image.MAX_IMAGE_PIXELS,
+# an error above twice that, ~179M pixels) would override `ingest --max-pixels`
+# both ways: at ingest, and again when a stored image that ingest admitted is
+# decoded (a scan would fail on it). It is one process-wide setting and images
+# are decoded in threads, so it is turned off while any of curate's decodes runs
+# and put back when the last one ends. (Not warnings.catch_warnings: it is not
+# thread-safe, and leaked the raw warning.)
+_pil_limit_lock = threading.Lock()
+_pil_limit_users = 0
+_pil_limit_saved: int | None = None
+
+
+@contextmanager
+def pillow_pixel_limit_off() -> Iterator[None]:
+    """Pillow without its own pixel limit, for the duration (curate applies --max-pixels)."""
+    global _pil_limit_users, _pil_limit_saved
+    from PIL import Image
+
+    with _pil_limit_lock:
+        if _pil_limit_users == 0:
+            _pil_limit_saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pil_limit_users += 1
+    try:
+        yield
+    finally:
+        with _pil_limit_lock:
+            _pil_limit_users -= 1
+            if _pil_limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _pil_limit_saved
+
+
 def decode(
     data: bytes, *, mode: str | None = None, size: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -69,7 +103,7 @@ def decode(
             return arr
         resized = Image.fromarray(arr).resize(tuple(size), Image.Resampling.BILINEAR)
         return np.asarray(resized, dtype=np.uint8).copy()
-    with Image.open(io.BytesIO(data)) as img:
+    with pillow_pixel_limit_off(), Image.open(io.BytesIO(data)) as img:
         if mode is not None and img.mode != mode:
             img = img.convert(mode)
         elif img.mode not in ("L", "RGB", "RGBA"):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from curate.core.models import ImageInfo
+from curate.imaging import pillow_pixel_limit_off
 
 DEFAULT_MAX_PIXELS = 64_000_000
 ALLOWED_FORMATS = {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM"}
@@ -20,35 +18,6 @@ class BadImage(Exception):
     """
 
 
-# Pillow's own decompression-bomb check (a warning above Image.MAX_IMAGE_PIXELS,
-# an error above twice that, ~179M pixels) would override --max-pixels both ways.
-# It is one process-wide setting and ingest inspects in threads, so it is turned
-# off while any inspection runs and put back when the last one ends. (Not
-# warnings.catch_warnings: it is not thread-safe, and leaked the raw warning.)
-_pil_limit_lock = threading.Lock()
-_pil_limit_users = 0
-_pil_limit_saved: int | None = None
-
-
-@contextmanager
-def _only_our_pixel_limit() -> Iterator[None]:
-    global _pil_limit_users, _pil_limit_saved
-    from PIL import Image
-
-    with _pil_limit_lock:
-        if _pil_limit_users == 0:
-            _pil_limit_saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-        _pil_limit_users += 1
-    try:
-        yield
-    finally:
-        with _pil_limit_lock:
-            _pil_limit_users -= 1
-            if _pil_limit_users == 0:
-                Image.MAX_IMAGE_PIXELS = _pil_limit_saved
-
-
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """What ``data`` is, or :class:`BadImage`; ``max_pixels`` is the only size limit."""
     from PIL import Image, UnidentifiedImageError
@@ -56,7 +25,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     if not data:
         raise BadImage("empty file: zero bytes")
     try:
-        with _only_our_pixel_limit():
+        with pillow_pixel_limit_off():
             img = Image.open(io.BytesIO(data))
             fmt = img.format or "unknown"
             if fmt not in ALLOWED_FORMATS:

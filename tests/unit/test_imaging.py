@@ -99,3 +99,19 @@ def test_truncated_png_is_pillows_error(capfd):
     with pytest.raises(OSError):
         decode(data[: len(data) // 2], mode="L")
     assert "libpng" not in capfd.readouterr().err
+
+
+def test_a_stored_image_above_pillows_own_limit_still_decodes(monkeypatch):
+    """Ingest's --max-pixels decides which images are stored; Pillow's own bomb
+    limit must not refuse one of them later (a scan failed on it)."""
+    import io
+
+    from PIL import Image
+
+    from curate.imaging import decode
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (64, 64), (10, 20, 30, 255)).save(buf, format="PNG")  # Pillow's path
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4,096 pixels: over twice the limit
+    assert decode(buf.getvalue(), mode="RGB").shape == (64, 64, 3)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # put back afterwards
