@@ -23,6 +23,7 @@ from curate.errors import InvalidInput
 from curate.export import rows as rowlib
 from curate.export import writers
 from curate.outputs import check_output_folder, check_replaceable, output_errors
+from curate.processes import pid_alive
 from curate.store import samples_repo, versions_repo
 from curate.store.catalog import Catalog
 from curate.store.objects import ObjectStore
@@ -70,16 +71,6 @@ def _tmp_name(out: Path, pid: int) -> str:
     return f".{out.name}.curate-tmp-{pid}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def _remove_stale_tmps(out: Path) -> None:
     """Remove ``out``'s temporary folders left by exports that died (SIGTERM, SIGKILL).
 
@@ -93,7 +84,7 @@ def _remove_stale_tmps(out: Path) -> None:
         return  # no parent yet: nothing left behind
     for entry in entries:
         found = pattern.fullmatch(entry.name)
-        if not found or int(found[1]) == os.getpid() or _alive(int(found[1])):
+        if not found or int(found[1]) == os.getpid() or pid_alive(int(found[1])):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.processes import pid_alive
+
 #: Rows per chunk when a streaming scan reads or writes a matrix. At 28x28
 #: float32 a chunk of images is 200 MB, of 512-d features 130 MB.
 CHUNK_ROWS = 65_536
@@ -275,16 +277,6 @@ class FeatureStore:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def remove_stale(parent: Path) -> int:
     """Delete what killed scans left under ``parent`` (``run-<pid>-*`` folders and
     ``findings-<pid>-*`` files whose process is gone); how many were removed."""
@@ -295,7 +287,7 @@ def remove_stale(parent: Path) -> int:
     for path in parent.iterdir():
         prefix, _, rest = path.name.partition("-")
         pid = rest.split("-", 1)[0]
-        if prefix not in ("run", "findings") or not pid.isdigit() or _alive(int(pid)):
+        if prefix not in ("run", "findings") or not pid.isdigit() or pid_alive(int(pid)):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
