@@ -280,20 +280,14 @@ class PatchFeatures(FeatureMap):
 
 
 class Head:
-    #: True when :meth:`fit_folds` fits several folds as one problem; other heads
-    #: are fitted fold by fold.
+    #: True for heads that fit several folds as one problem, with
+    #: ``fit_folds(x, labels, folds, n_classes) -> list[Head]`` (``folds[k]``: the
+    #: rows of ``x`` fold k trains on; see :class:`LogRegHead`). Other heads are
+    #: fitted fold by fold (:func:`fold_groups`).
     joint_folds = False
 
     def fit(self, feats: torch.Tensor, labels: torch.Tensor, n_classes: int) -> Head:
         raise NotImplementedError
-
-    def fit_folds(
-        self, x: torch.Tensor, labels: torch.Tensor, folds: Sequence[np.ndarray], n_classes: int
-    ) -> list[Head]:
-        """One fitted head per fold; ``folds[k]`` are the rows of ``x`` fold k trains on."""
-        import copy
-
-        return [copy.copy(self).fit(x[rows], labels[rows], n_classes) for rows in folds]
 
     def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
