@@ -47,10 +47,18 @@ def _report(report, verb: str, as_json: bool) -> None:
     if len(report.details) > 50:
         click.echo(f"  ... and {len(report.details) - 50} more")
     note = f", {report.unchanged} unchanged" if report.unchanged else ""
-    click.echo(
-        f"{verb.capitalize()} {report.recorded} sample(s){note}. "
-        f"{report.pending} pending change(s); `curate commit -m MSG` to keep them."
-    )
+    if report.cancelled:
+        note += (
+            f"; {report.cancelled} pending change(s) cancelled out "
+            "(back where the last commit, or the ingest, left them)"
+        )
+    click.echo(f"{verb.capitalize()} {report.recorded} sample(s){note}. {_pending(report.pending)}")
+
+
+def _pending(count: int) -> str:
+    if not count:
+        return "No pending changes."
+    return f"{count} pending change(s); `curate commit -m MSG` to keep them."
 
 
 @click.command("relabel")
@@ -171,7 +179,7 @@ def accept_cmd(
         f"{report.run_id}" + (f" (skipped: {skipped_text})" if skipped_text else "") + "."
     )
     if not dry_run:
-        click.echo(f"{report.pending} pending change(s); `curate commit -m MSG` to keep them.")
+        click.echo(_pending(report.pending))
 
 
 @click.command("changes")
@@ -286,4 +294,4 @@ def split_cmd(
         f"{report.straddling_fixed} straddling group(s) fixed."
     )
     if not dry_run and report.moved:
-        click.echo(f"{report.pending} pending change(s); `curate commit -m MSG` to keep them.")
+        click.echo(_pending(report.pending))

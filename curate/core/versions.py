@@ -46,6 +46,11 @@ class ChangeReport(_Model):
     op: str
     recorded: int = Field(description="changes written")
     unchanged: int = Field(default=0, description="samples already in the asked state")
+    cancelled: int = Field(
+        default=0,
+        description="pending changes (this call's included) that cancelled out: "
+        "the samples are back in their committed state",
+    )
     samples: list[str] = Field(default_factory=list, description="sample_ids changed")
     details: list[dict[str, Any]] = Field(default_factory=list)
     pending: int = Field(description="pending changes after this call")

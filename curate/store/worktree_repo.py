@@ -248,6 +248,86 @@ def pending_sids(
     }
 
 
+def settle(cat: Catalog, sids: list[int]) -> int:
+    """Forget the pending edits of ``sids`` that undo each other; return how many.
+
+    For each sample, the pending edits after the earliest point at which it
+    was already in its present state (in or out, label, split) change
+    nothing, so they go: dropping then restoring a sample, or relabeling it
+    and back, leaves no pending change, as undoing in the TUI should, and
+    edits made before (a relabel, then a drop and its undo) stay. The state
+    before any pending edit is the newest version's (or the ingest's); the
+    edits apply in order as the ``working`` view applies them. A pending
+    ``add`` (an augmented or synthesized sample) is never removed.
+    """
+    if not sids:
+        return 0
+    probe = "(SELECT DISTINCT unnest(?::BIGINT[]) AS sid)"
+    with cat.transaction() as tx:
+        pending = tx.execute(
+            f"""
+            SELECT change_id, sid, op, class_id, split FROM changes
+            WHERE version_id IS NULL AND sid IN {probe} ORDER BY change_id
+            """,
+            [list(sids)],
+        ).fetchall()
+        if not pending:
+            return 0
+        # The same base the `working` view starts from, for these samples only.
+        base = tx.execute(
+            f"""
+            WITH head AS (SELECT version_id, sid_watermark FROM versions
+                          ORDER BY version_id DESC LIMIT 1)
+            SELECT sid, first(class_id), first(split) FROM (
+                SELECT m.sid, m.class_id, m.split
+                FROM version_members m JOIN head USING (version_id)
+                WHERE m.sid IN {probe}
+                UNION ALL
+                SELECT a.sid, a.class_id, a.split FROM assignments a
+                WHERE a.sid IN {probe}
+                  AND a.sid > coalesce((SELECT sid_watermark FROM head), -1)
+            ) GROUP BY sid
+            """,
+            [list(sids), list(sids)],
+        ).fetchall()
+        state = {int(sid): (True, c, sp) for sid, c, sp in base}
+        edits: dict[int, list[tuple[int, str, Any, Any]]] = {}
+        for change_id, sid, op, class_id, split in pending:
+            edits.setdefault(int(sid), []).append((int(change_id), op, class_id, split))
+        forget: list[int] = []
+        for sid, seq in edits.items():
+            states = [state.get(sid, (False, None, None))]
+            floor = 0  # never before an add
+            for i, (_, op, class_id, split) in enumerate(seq, start=1):
+                live, c, sp = states[-1]
+                if op == "add":
+                    floor = i
+                    states.append((True, class_id, split))
+                elif op == "relabel":
+                    states.append((live, class_id, sp))
+                elif op == "drop":
+                    states.append((False, c, sp))
+                elif op == "restore":
+                    states.append((True, class_id, split))
+                elif op == "move":
+                    states.append((live, c, split))
+                else:  # an op this function does not know: leave the sample alone
+                    break
+            else:
+                now = states[-1]
+                since = next(j for j in range(floor, len(states)) if _same_state(states[j], now))
+                forget += [change_id for change_id, *_ in seq[since:]]
+        if not forget:
+            return 0
+        tx.execute(f"DELETE FROM changes WHERE change_id IN {probe}", [forget])
+    return len(forget)
+
+
+def _same_state(a: tuple, b: tuple) -> bool:
+    """Equal as the working state sees them: a sample that is out has no label or split."""
+    return a == b if a[0] and b[0] else a[0] == b[0]
+
+
 def reset(cat: Catalog, sids: list[int] | None = None) -> int:
     """Delete pending changes (all, or those of ``sids``); return how many."""
     with cat.transaction() as tx:

@@ -3,7 +3,9 @@
 Each edit becomes a row in ``changes`` (pending until a commit) with when,
 why (``reason``) and, for accepted suggestions, which scan run prompted it.
 Edits that would not change anything (relabel to the current label, drop a
-dropped sample) record nothing and are counted as ``unchanged``.
+dropped sample) record nothing and are counted as ``unchanged``; edits that
+undo pending ones (restore a sample dropped since the last commit, relabel
+it back) cancel out with them, so no change is left to commit.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ def _table(rows: list[dict]) -> pa.Table:
 def _record(
     cat: Catalog, op: str, sids: list[int], rows: list[dict], info: dict, details: list[dict]
 ) -> ChangeReport:
-    """Record ``rows`` and report them; samples asked for but not changed count as unchanged."""
+    """Record ``rows`` and report them; samples asked for but not changed count as unchanged.
+
+    Edits that bring a sample back to its committed state cancel out with
+    the pending ones before them (:func:`worktree_repo.settle`).
+    """
     record_changes(cat, _table(rows))
+    cancelled = worktree_repo.settle(cat, [r["sid"] for r in rows])
     return ChangeReport(
         op=op,
         recorded=len(rows),
         unchanged=len(set(sids)) - len(rows),
+        cancelled=cancelled,
         samples=[info[r["sid"]]["sample_id"] for r in rows],
         details=details,
         pending=worktree_repo.pending_count(cat),
@@ -239,6 +247,7 @@ def accept_labels(
         r["source"] = sources.get(r["sid"], {}).get("source")
     if not dry_run:
         record_changes(cat, _table(rows))
+        worktree_repo.settle(cat, [r["sid"] for r in rows])
     return AcceptReport(
         run_id=run_id,
         candidates=len(seen),

@@ -109,14 +109,15 @@ def test_relabel_drop_restore_reset(tmp_path):
     assert ws.drop(a).unchanged == 1
     r = ws.restore(a)
     assert r.details[0]["label"] == other  # the relabel survives drop + restore
+    assert r.cancelled == 2  # the restore and the drop it undid; the relabel stays
     changes = ws.changes()
-    assert [ch.op for ch in changes] == ["relabel", "relabel", "drop", "drop", "restore"]
+    assert [ch.op for ch in changes] == ["relabel", "relabel", "drop"]
     assert changes[0].reason == "wrong folder" and changes[0].from_label == label_a
     assert changes[0].label_source == "human"
 
     assert ws.reset([b]).recorded == 1
     assert "zebra" not in set(ws.samples().column("label").to_pylist())
-    assert ws.reset().recorded == 4
+    assert ws.reset().recorded == 2
     assert ws.changes() == []
     assert len(ids(ws)) == 30
     ws.close()
@@ -153,6 +154,49 @@ def test_restore_after_commit_brings_back_last_committed_label_and_split(tmp_pat
     ws.commit("v3")
     back = {r["sample_id"]: r for r in ws.samples().to_pylist()}[a]
     assert (back["label"], back["split"]) == (label, split)
+    ws.close()
+
+
+def test_edits_that_undo_pending_ones_cancel_out(tmp_path):
+    """Drop + restore, relabel and back: nothing left to commit; earlier edits stay."""
+    ws = make_ws(tmp_path)
+    ws.split("0.5,0.5", seed=1)
+    ws.commit("v1")
+    t = ws.samples()
+    a, b, c = t.column("sample_id").to_pylist()[:3]
+    label_a, label_b = t.column("label")[0].as_py(), t.column("label")[1].as_py()
+    other = "eel" if label_a != "eel" else "cat"
+
+    ws.drop(a)
+    assert ws.restore(a).cancelled == 2 and ws.changes() == []
+    ws.relabel(a, other)
+    ws.relabel(a, "zebra", new_class=True)
+    assert ws.relabel(a, label_a).cancelled == 3 and ws.changes() == []
+
+    # b: relabeled, then dropped and restored: the relabel is what is left.
+    ws.relabel(b, other if label_b != other else label_a)
+    ws.drop(b)
+    assert ws.restore(b).cancelled == 2
+    assert [(ch.op, ch.sample_id) for ch in ws.changes()] == [("relabel", b)]
+
+    # c: dropped in v2, so restoring it is a change; dropping it again cancels that.
+    ws.reset()
+    ws.drop(c)
+    ws.commit("v2")
+    assert ws.restore(c).cancelled == 0
+    assert [ch.op for ch in ws.changes()] == ["restore"]
+    assert ws.drop(c).cancelled == 2 and ws.changes() == []
+    with pytest.raises(InvalidInput, match="nothing to commit"):
+        ws.commit("no-op")
+
+    # An added sample stays added: dropping it is a change of its own.
+    from tests.engines.test_versions import derived_sample
+
+    [new] = ws.add_samples([derived_sample(ws, a, label_a, seed=1)])
+    ws.drop(new)
+    assert [ch.op for ch in ws.changes()] == ["add", "drop"]
+    assert ws.restore(new).cancelled == 2
+    assert [ch.op for ch in ws.changes()] == ["add"]
     ws.close()
 
 

@@ -61,7 +61,7 @@ async def test_findings_and_preview_match_the_api(digits_ws):
 
 
 @drive
-async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits_ws):
+async def test_decisions_land_in_the_catalog_and_undo_cancels_them(digits_ws):
     seen: list = []
     app = CurateApp(digits_ws)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
@@ -117,14 +117,18 @@ async def test_decisions_land_in_the_catalog_and_undo_records_the_inverse(digits
     with Workspace.open(digits_ws) as ws:
         live = set(ws.samples().column("sample_id").to_pylist())
     assert target.sample_id in live  # restored
-    ops = [(op, sid) for op, sid, *_ in _pending(digits_ws)][-2:]
-    assert ops == [("drop", target.sample_id), ("restore", target.sample_id)]
+    # The restore cancelled the drop it undid: nothing of it is left to commit,
+    # while the first session's decisions (an accepted relabel of the same
+    # sample among them) stay pending.
+    ops = [(op, sid) for op, sid, *_ in _pending(digits_ws)]
+    assert ops == [("relabel", first.sample_id), ("drop", second.sample_id)]
 
 
 @drive
 async def test_relabel_with_the_class_picker(digits_ws):
+    seen: list = []
     app = CurateApp(digits_ws)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         screen = await _open_review(app, pilot)
         f = screen.selected
         await pilot.press("r")
@@ -138,12 +142,13 @@ async def test_relabel_with_the_class_picker(digits_ws):
         assert app.screen is screen
         await pilot.press("u")  # undo: relabel back to the label it had
         await settle(app, pilot)
-    pending = _pending(digits_ws)
-    assert [(p[0], p[1], p[3]) for p in pending] == [
-        ("relabel", f.sample_id, target),
-        ("relabel", f.sample_id, f.current_label),
-    ]
-    assert pending[1][6] == "review: undo"
+        undo = _of(seen, m.ChangeRecorded)[-1]
+        assert undo.decision.undo_of.action == "relabel" and undo.report.cancelled == 2
+    # Relabeled and back: both changes cancelled out, the label is as it was.
+    assert _pending(digits_ws) == []
+    with Workspace.open(digits_ws) as ws:
+        labels = dict(zip(*ws.samples().select(["sample_id", "label"]).to_pydict().values()))
+    assert labels[f.sample_id] == f.current_label
 
 
 @drive
@@ -191,9 +196,7 @@ async def test_accept_all_asks_first_and_undoes_as_one_step(digits_ws):
         await pilot.press("u")  # one step undoes them all
         await settle(app, pilot)
         assert _of(seen, m.RelabelsReverted)[-1].recorded == would
-    pending = _pending(digits_ws)
-    assert len(pending) == 2 * would
-    assert {p[6] for p in pending[would:]} == {"review: undo accept all"}
+    assert _pending(digits_ws) == []  # each relabel back cancelled the one it undid
     with Workspace.open(digits_ws) as ws:  # every label is what it was
         assert ws.diff("HEAD", "working").relabeled == []
 

@@ -6,7 +6,8 @@ changes`` exactly as the same command typed in a shell would. Accepting a
 suggestion is ``ws.accept("label", samples=[sample], run_id=...)``, the same
 accepted-suggestion change (with its scan run) as ``curate accept --type label
 SAMPLE``; undo records the inverse change (relabel back, restore a drop)
-through the same API.
+through the same API, which cancels it out with the change it undoes (no
+pending change is left when the sample is back as last committed).
 """
 
 from __future__ import annotations
