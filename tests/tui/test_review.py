@@ -147,7 +147,8 @@ async def test_relabel_with_the_class_picker(digits_ws):
     # Relabeled and back: both changes cancelled out, the label is as it was.
     assert _pending(digits_ws) == []
     with Workspace.open(digits_ws) as ws:
-        labels = dict(zip(*ws.samples().select(["sample_id", "label"]).to_pydict().values()))
+        t = ws.samples()
+        labels = dict(zip(t["sample_id"].to_pylist(), t["label"].to_pylist(), strict=True))
     assert labels[f.sample_id] == f.current_label
 
 
