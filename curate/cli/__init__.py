@@ -122,7 +122,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx is not None else "curate"
-        error_line(exc.format_message(), f"see '{path} --help'")
+        error_line(
+            exc.format_message(), f"see '{path} --help'", exit_code=exc.exit_code, kind="UsageError"
+        )
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

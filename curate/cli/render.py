@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,10 +38,33 @@ def parse_key_values(items: tuple[str, ...], *, option: str = "--param") -> dict
     return out
 
 
-def error_line(message: str, hint: str | None = None) -> None:
+def wants_json() -> bool:
+    """Whether the command line asked for JSON (``--json`` anywhere after ``curate``).
+
+    Read from argv, not from click: an error can come before the command's
+    own options are parsed (a mistyped option), and its report must still be
+    JSON for the script that asked.
+    """
+    return "--json" in sys.argv[1:]
+
+
+def error_line(
+    message: str, hint: str | None = None, *, exit_code: int = 1, kind: str = "Error"
+) -> None:
+    """An error on stderr: ``error: ...`` and ``hint: ...`` lines, or with ``--json``
+    one JSON object ``{"error", "hint", "kind", "exit_code"}`` a script can parse."""
+    if wants_json():
+        doc = {"error": message, "hint": hint, "kind": kind, "exit_code": exit_code}
+        click.echo(json.dumps(doc), err=True)
+        return
     click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
     if hint:
         click.echo(click.style("hint: ", fg="yellow") + hint, err=True)
+
+
+def debugging() -> bool:
+    """``CURATE_DEBUG=1``: show the traceback of every error (for bug reports)."""
+    return os.environ.get("CURATE_DEBUG", "").strip() not in ("", "0")
 
 
 @contextmanager
@@ -48,7 +73,9 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except CurateError as exc:
-        error_line(exc.message, exc.hint)
+        if debugging():
+            traceback.print_exc()
+        error_line(exc.message, exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         interrupted()
@@ -67,14 +94,18 @@ def handle_errors() -> Iterator[None]:
         if is_interrupt(exc):
             interrupted()
         known = environment_error(exc)
-        if known is None:
+        if known is None or debugging():  # CURATE_DEBUG: the traceback, as for a bug
             raise
-        error_line(known.message, known.hint)
+        error_line(known.message, known.hint, exit_code=known.exit_code, kind=type(known).__name__)
         sys.exit(known.exit_code)
 
 
 def interrupted() -> None:
-    error_line("interrupted: work that had finished is kept, nothing is half-written")
+    error_line(
+        "interrupted: work that had finished is kept, nothing is half-written",
+        exit_code=130,
+        kind="Interrupted",
+    )
     sys.exit(130)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +134,34 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
         assert "Traceback" not in r.stderr
         lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
         assert len(lines) == 1, r.stderr
+
+
+def test_with_json_an_error_is_one_json_object_on_stderr(tmp_path):
+    """A script that asked for JSON can parse the error too; stdout stays empty."""
+    cases = [
+        (curate("status", "--json", cwd=tmp_path), "WorkspaceNotFound", 1),
+        (curate("scan", "--bogus", "--json", cwd=tmp_path), "UsageError", 2),
+    ]
+    for r, kind, code in cases:
+        assert r.returncode == code and r.stdout == ""
+        [line] = r.stderr.splitlines()
+        doc = json.loads(line)
+        assert doc["kind"] == kind and doc["exit_code"] == code and doc["error"]
+        assert doc["hint"]
+
+
+def test_curate_debug_shows_the_traceback_of_an_error(tmp_path):
+    env = {**os.environ, "CURATE_DEBUG": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "curate", "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr and "WorkspaceNotFound" in r.stderr
+    assert r.stderr.splitlines()[-2].startswith("error: ")  # and the usual line after it
 
 
 def test_json_goes_to_stdout_and_progress_to_stderr(tmp_path):
