@@ -132,23 +132,36 @@ def sample_summary(cat: Catalog, sids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def last_known(cat: Catalog, sids: list[int]) -> dict[int, tuple[int | None, str | None]]:
-    """(class_id, split) a non-live sample had last: the newest version holding it,
-    else a pending add/restore, else its ingest assignment."""
+    """(class_id, split) a non-live sample had last.
+
+    Label and split each come from the newest of: a change that set it (an
+    add, a restore, a relabel for the label, a move for the split), pending
+    or committed after the newest version holding the sample; that version's
+    membership; the ingest assignment. (A sample split and dropped before the
+    same commit was never a member with its split: the committed move has it.)
+    """
     if not sids:
         return {}
+    pending = 2**62  # a pending change is newer than any version
     rows = cat.rows(
-        """
+        f"""
         WITH probe AS (SELECT DISTINCT unnest(?::BIGINT[]) AS sid),
         from_versions AS (
             SELECT m.sid, arg_max(m.class_id, m.version_id) AS class_id,
                    arg_max(m.split, m.version_id) AS split, max(m.version_id) AS v
             FROM version_members m SEMI JOIN probe USING (sid) GROUP BY m.sid
         ),
-        from_pending AS (
-            SELECT sid, arg_max(class_id, change_id) AS class_id,
-                   arg_max(split, change_id) AS split
+        from_changes AS (
+            SELECT sid,
+                   arg_max(class_id, change_id)
+                       FILTER (WHERE op IN ('add', 'restore', 'relabel')) AS class_id,
+                   arg_max(coalesce(version_id, {pending}), change_id)
+                       FILTER (WHERE op IN ('add', 'restore', 'relabel')) AS class_v,
+                   arg_max(split, change_id)
+                       FILTER (WHERE op IN ('add', 'restore', 'move')) AS split,
+                   arg_max(coalesce(version_id, {pending}), change_id)
+                       FILTER (WHERE op IN ('add', 'restore', 'move')) AS split_v
             FROM changes SEMI JOIN probe USING (sid)
-            WHERE version_id IS NULL AND op IN ('add', 'restore', 'relabel', 'move')
             GROUP BY sid
         ),
         from_ingest AS (
@@ -156,11 +169,13 @@ def last_known(cat: Catalog, sids: list[int]) -> dict[int, tuple[int | None, str
             FROM assignments SEMI JOIN probe USING (sid) GROUP BY sid
         )
         SELECT p.sid,
-               coalesce(fp.class_id, fv.class_id, fi.class_id),
-               coalesce(fp.split, fv.split, fi.split)
+               CASE WHEN fc.class_v > coalesce(fv.v, -1) THEN fc.class_id
+                    ELSE coalesce(fv.class_id, fi.class_id) END,
+               CASE WHEN fc.split_v > coalesce(fv.v, -1) THEN fc.split
+                    ELSE coalesce(fv.split, fi.split) END
         FROM probe p
         LEFT JOIN from_versions fv USING (sid)
-        LEFT JOIN from_pending fp USING (sid)
+        LEFT JOIN from_changes fc USING (sid)
         LEFT JOIN from_ingest fi USING (sid)
         """,
         [list(sids)],

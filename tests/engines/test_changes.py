@@ -157,6 +157,21 @@ def test_restore_after_commit_brings_back_last_committed_label_and_split(tmp_pat
     ws.close()
 
 
+def test_restore_of_a_sample_split_and_dropped_in_one_commit_keeps_its_split(tmp_path):
+    """It was never a version member with that split: the committed move has it."""
+    ws = make_ws(tmp_path)
+    ws.split("0.5,0.5", seed=1)
+    t = ws.samples()
+    a, split = t.column("sample_id")[0].as_py(), t.column("split")[0].as_py()
+    assert split is not None
+    ws.drop(a)
+    ws.commit("v1")
+    assert ws.restore(a).details[0]["split"] == split
+    ws.commit("v2")
+    assert {r["sample_id"]: r["split"] for r in ws.samples().to_pylist()}[a] == split
+    ws.close()
+
+
 def test_edits_that_undo_pending_ones_cancel_out(tmp_path):
     """Drop + restore, relabel and back: nothing left to commit; earlier edits stay."""
     ws = make_ws(tmp_path)
