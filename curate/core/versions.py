@@ -102,6 +102,12 @@ class VersionStats(_Model):
     unlabeled: int
     changes: dict[str, int] = Field(description="op -> changes this version took in")
     new_samples: int = Field(description="samples not in the parent version")
+    class_count: int | None = Field(
+        default=None,
+        description="classes the workspace had at commit (class ids 0..class_count-1): the "
+        "version's class list, so a class made later does not change its label indices "
+        "(None in versions committed before this was recorded: their commit time decides)",
+    )
     digest: list[str] = Field(
         default_factory=list,
         description="hex (count, lane0, lane1): the order-independent digest the hash is made "

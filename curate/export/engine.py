@@ -40,7 +40,7 @@ def build_job(
     cancel: CancelFn | None = None,
     engine=None,
 ) -> writers.ExportJob:
-    classes = samples_repo.classes(cat)
+    classes = samples_repo.version_classes(cat, info)
     return writers.ExportJob(
         objects=objects,
         members=versions_repo.members(cat, info.version_id),

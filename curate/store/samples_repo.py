@@ -62,6 +62,31 @@ def classes(cat: Catalog) -> list[tuple[int, str]]:
     ]
 
 
+def version_classes(cat: Catalog, info) -> list[tuple[int, str]]:
+    """The classes of version ``info`` (a VersionInfo): those the workspace had at its commit.
+
+    Class ids are never renumbered and only ever appended, so a version's
+    list is a prefix of today's: a class made after the commit must not
+    shift or lengthen the label indices of an export of that version.
+    """
+    count = info.stats.class_count
+    if count is None:  # committed before the count was recorded: by commit time
+        count = cat.scalar(
+            """
+            SELECT coalesce(max(class_id) + 1, 0) FROM (
+                SELECT class_id FROM classes WHERE created_at <= ?
+                UNION ALL
+                SELECT class_id FROM version_members WHERE version_id = ?
+            )
+            """,
+            [info.created_at, info.version_id],
+        )
+    rows = cat.rows(
+        "SELECT class_id, name FROM classes WHERE class_id < ? ORDER BY class_id", [int(count)]
+    )
+    return [(int(i), n) for i, n in rows]
+
+
 def sample_rows(cat: Catalog, sids: list[int]) -> pa.Table:
     """Any samples (live or not) by sid, with their stored location."""
     return cat.arrow(

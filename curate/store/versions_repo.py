@@ -392,6 +392,10 @@ def commit(
         changes = tx.execute(
             "SELECT op, count(*) FROM changes WHERE version_id IS NULL GROUP BY op ORDER BY op"
         ).fetchall()
+        # The class list this version's label indices refer to (ids are only appended).
+        [(class_count,)] = tx.execute(
+            "SELECT coalesce(max(class_id) + 1, 0) FROM classes"
+        ).fetchall()
         stats = VersionStats(
             samples=state[0],
             classes=_prune(acc["classes"]),
@@ -404,6 +408,7 @@ def commit(
             if old is None
             else sum(1 for s in new.column("sid").to_pylist() if s not in old_sids),
             digest=[f"{x:016x}" for x in state],
+            class_count=class_count,
         )
         step("stats")
         watermark = tx.execute("SELECT coalesce(max(sid), -1) FROM samples").fetchall()[0][0]

@@ -55,8 +55,9 @@ class Version:
 
     @property
     def classes(self) -> list[str]:
-        """Class names; a label index is a position in this list (stable across versions)."""
-        return [name for _, name in samples_repo.classes(self._ws.catalog())]
+        """Class names when this version was committed; a label index is a position in this
+        list (stable: a later version's list starts with this one)."""
+        return [name for _, name in samples_repo.version_classes(self._ws.catalog(), self.info)]
 
     @property
     def splits(self) -> list[str]:
@@ -103,7 +104,7 @@ class Version:
                 f"{self.name} has no samples in split {split!r}",
                 hint=f"splits: {', '.join(self.splits) or 'none (run `curate split`)'}",
             )
-        classes = samples_repo.classes(self._ws.catalog())
+        classes = samples_repo.version_classes(self._ws.catalog(), self.info)
         labels = label_indices(rows.column("class_id").to_pylist(), [c for c, _ in classes])
         return VersionDataset(
             self._ws.objects.root,

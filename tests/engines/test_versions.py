@@ -156,6 +156,31 @@ def test_time_travel_and_version_names(tmp_path):
     ws.close()
 
 
+def test_a_class_made_after_a_commit_does_not_change_that_version_s_classes(tmp_path):
+    """v1's label indices (manifest, HF ClassLabel, torch) stay v1's after a new class."""
+    from curate.export import engine
+    from curate.store import samples_repo
+
+    ws = make_ws(tmp_path)
+    ws.split("0.5,0.5", seed=1)
+    ws.commit("v1")
+    sid = ids(ws)[0]
+    ws.relabel(sid, "fox", new_class=True)
+    ws.commit("v2")
+    v1, v2 = ws.version("v1"), ws.version("v2")
+    assert v1.classes == list(CLASSES) and v2.classes == [*CLASSES, "fox"]
+    assert engine.build_job(ws.catalog(), ws.objects, v1.info).class_names == list(CLASSES)
+    assert v1.to_torch("train").classes == list(CLASSES)
+    assert v1.to_hf()["train"].features["label"].names == list(CLASSES)
+
+    # A version committed before the count was recorded: its commit time decides.
+    info = v1.info.model_copy(
+        update={"stats": v1.info.stats.model_copy(update={"class_count": None})}
+    )
+    assert [n for _, n in samples_repo.version_classes(ws.catalog(), info)] == list(CLASSES)
+    ws.close()
+
+
 def test_diff_lists_added_removed_relabeled_moved_with_reasons(tmp_path):
     ws = make_ws(tmp_path)
     ws.split("0.6,0.2,0.2", seed=0)
