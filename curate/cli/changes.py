@@ -43,10 +43,14 @@ def _report(report, verb: str, as_json: bool) -> None:
                 f" (label {label if label is not None else 'none'}, "
                 f"{'split ' + split if split else 'no split'})"
             )
+        if "parent" in d:
+            extra += f", with its parent {_short(d['parent'])}"
         click.echo(f"  {verb} {_short(d['sample_id'])}{extra}")
     if len(report.details) > 50:
         click.echo(f"  ... and {len(report.details) - 50} more")
     note = f", {report.unchanged} unchanged" if report.unchanged else ""
+    if report.followed:
+        note += f" ({report.followed} of them augmented copies, with their parent)"
     if report.cancelled:
         note += (
             f"; {report.cancelled} pending change(s) cancelled out "
@@ -178,6 +182,9 @@ def accept_cmd(
         f"{verb} {report.accepted} of {report.candidates} label suggestions from scan run "
         f"{report.run_id}" + (f" (skipped: {skipped_text})" if skipped_text else "") + "."
     )
+    if report.followed:
+        what = "would follow" if dry_run else "followed"
+        click.echo(f"{report.followed} augmented copies {what} their parent's new label.")
     if not dry_run:
         click.echo(_pending(report.pending))
 

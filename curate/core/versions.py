@@ -51,6 +51,11 @@ class ChangeReport(_Model):
         description="pending changes (this call's included) that cancelled out: "
         "the samples are back in their committed state",
     )
+    followed: int = Field(
+        default=0,
+        description="of the changes, those of augmented samples that followed their parent "
+        "(relabeled, dropped or restored with it; their details name the parent)",
+    )
     samples: list[str] = Field(default_factory=list, description="sample_ids changed")
     details: list[dict[str, Any]] = Field(default_factory=list)
     pending: int = Field(description="pending changes after this call")
@@ -67,6 +72,9 @@ class AcceptReport(_Model):
     skipped_human_edit: int = Field(default=0, description="kept: a human relabeled it already")
     skipped_low_confidence: int = 0
     skipped_over_limit: int = 0
+    followed: int = Field(
+        default=0, description="augmented samples relabeled with their parent (not in relabels)"
+    )
     dry_run: bool = False
     relabels: list[dict[str, Any]] = Field(default_factory=list)
     pending: int

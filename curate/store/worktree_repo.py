@@ -131,6 +131,53 @@ def sample_summary(cat: Catalog, sids: list[int]) -> dict[int, dict[str, Any]]:
     }
 
 
+def augmented_children(cat: Catalog, parents: list[str]) -> list[dict[str, Any]]:
+    """Augmented samples made from ``parents`` (sample_ids), with their working state.
+
+    Each: parent (sample_id), sid, sample_id, live, class_id, and
+    dropped_with: the parent a pending or committed drop of it followed
+    (its newest change's ``details.parent``), so restoring that parent
+    brings back what was dropped with it and nothing else.
+    """
+    if not parents:
+        return []
+    rows = cat.rows(
+        """
+        WITH probe AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS parent),
+        kids AS (
+            SELECT k.sid, k.sample_id, k.parent FROM (
+                SELECT sid, sample_id, unnest(parents) AS parent FROM samples
+                WHERE origin = 'augmented'
+            ) k SEMI JOIN probe USING (parent)
+        ),
+        last_change AS (
+            -- arg_max_null: the newest change's parent even when it has none
+            SELECT sid, arg_max(op, change_id) AS op,
+                   arg_max_null(details->>'parent', change_id) AS parent
+            FROM changes WHERE sid IN (SELECT sid FROM kids) GROUP BY sid
+        )
+        SELECT k.parent, k.sid, k.sample_id, w.sid IS NOT NULL, w.class_id,
+               CASE WHEN lc.op = 'drop' THEN lc.parent END
+        FROM kids k
+        LEFT JOIN (SELECT * FROM working WHERE sid IN (SELECT sid FROM kids)) w USING (sid)
+        LEFT JOIN last_change lc USING (sid)
+        ORDER BY k.parent, k.sid
+        """,
+        [list(parents)],
+    )
+    return [
+        {
+            "parent": r[0],
+            "sid": int(r[1]),
+            "sample_id": r[2],
+            "live": bool(r[3]),
+            "class_id": r[4],
+            "dropped_with": r[5],
+        }
+        for r in rows
+    ]
+
+
 def last_known(cat: Catalog, sids: list[int]) -> dict[int, tuple[int | None, str | None]]:
     """(class_id, split) a non-live sample had last.
 

@@ -5,12 +5,15 @@ why (``reason``) and, for accepted suggestions, which scan run prompted it.
 Edits that would not change anything (relabel to the current label, drop a
 dropped sample) record nothing and are counted as ``unchanged``; edits that
 undo pending ones (restore a sample dropped since the last commit, relabel
-it back) cancel out with them, so no change is left to commit.
+it back) cancel out with them, so no change is left to commit. Augmented
+samples follow their parent: relabeled with it (while they carry the label
+it had), dropped with it, and restored with it when they were dropped with it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -29,9 +32,9 @@ def _table(rows: list[dict]) -> pa.Table:
 
 
 def _record(
-    cat: Catalog, op: str, sids: list[int], rows: list[dict], info: dict, details: list[dict]
+    cat: Catalog, op: str, rows: list[dict], details: list[dict], *, unchanged: int
 ) -> ChangeReport:
-    """Record ``rows`` and report them; samples asked for but not changed count as unchanged.
+    """Record ``rows`` (one per detail) and report them.
 
     Edits that bring a sample back to its committed state cancel out with
     the pending ones before them (:func:`worktree_repo.settle`).
@@ -41,12 +44,39 @@ def _record(
     return ChangeReport(
         op=op,
         recorded=len(rows),
-        unchanged=len(set(sids)) - len(rows),
+        unchanged=unchanged,
         cancelled=cancelled,
-        samples=[info[r["sid"]]["sample_id"] for r in rows],
+        followed=sum(1 for d in details if "parent" in d),
+        samples=[d["sample_id"] for d in details],
         details=details,
         pending=worktree_repo.pending_count(cat),
     )
+
+
+def _children(
+    cat: Catalog, parents: dict[int, str], asked: list[int], follows: Callable[[dict, int], bool]
+) -> list[tuple[dict, int]]:
+    """(child, parent sid) for the augmented children of ``parents`` (sid -> sample_id)
+    that ``follows(child, parent sid)`` accepts; samples ``asked`` for are not children.
+
+    An augmented sample is its parent's pixels under a label-preserving
+    policy: a parent found mislabelled, or dropped as a duplicate or a bad
+    image, takes its copies with it, or the copies would keep the problem
+    the fix removed (once per copy).
+    """
+    by_id = {sample_id: sid for sid, sample_id in parents.items()}
+    seen = set(asked)
+    out = []
+    for kid in worktree_repo.augmented_children(cat, list(by_id)):
+        parent = by_id[kid["parent"]]
+        if kid["sid"] not in seen and follows(kid, parent):
+            seen.add(kid["sid"])
+            out.append((kid, parent))
+    return out
+
+
+def _follow_reason(parent_id: str, reason: str | None) -> str:
+    return f"follows its parent {parent_id[:12]}" + (f": {reason}" if reason else "")
 
 
 def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
@@ -74,7 +104,8 @@ def relabel(
     create_class: bool = False,
     label_source: str = LabelSource.HUMAN.value,
 ) -> ChangeReport:
-    """Give ``sids`` the class ``label`` (they must be live)."""
+    """Give ``sids`` the class ``label`` (they must be live); their augmented copies that
+    still carry the label the parent had follow it."""
     info = worktree_repo.sample_summary(cat, sids)
     dropped = [info[s]["sample_id"][:12] for s in sids if not info[s]["live"]]
     if dropped:
@@ -98,11 +129,33 @@ def relabel(
     details = [
         {"sample_id": info[s]["sample_id"], "from": info[s]["label"], "to": label} for s in todo
     ]
-    return _record(cat, "relabel", sids, rows, info, details)
+    kids = _children(
+        cat,
+        {s: info[s]["sample_id"] for s in todo},
+        sids,
+        lambda kid, parent: kid["live"] and kid["class_id"] == info[parent]["class_id"],
+    )
+    for kid, parent in kids:
+        parent_id, was = info[parent]["sample_id"], info[parent]["label"]
+        rows.append(
+            {
+                "op": "relabel",
+                "sid": kid["sid"],
+                "class_id": class_id,
+                "label_source": label_source,
+                "reason": _follow_reason(parent_id, reason),
+                "details": json.dumps({"from": was, "parent": parent_id}),
+            }
+        )
+        details.append(
+            {"sample_id": kid["sample_id"], "from": was, "to": label, "parent": parent_id}
+        )
+    return _record(cat, "relabel", rows, details, unchanged=len(set(sids)) - len(todo))
 
 
 def drop(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
-    """Take ``sids`` out of the working state (kept in the catalog; restorable)."""
+    """Take ``sids`` out of the working state (kept in the catalog; restorable), with
+    their augmented copies."""
     info = worktree_repo.sample_summary(cat, sids)
     todo = [s for s in dict.fromkeys(sids) if info[s]["live"]]
     rows = [{"op": "drop", "sid": s, "reason": reason} for s in todo]
@@ -110,31 +163,63 @@ def drop(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeR
         {"sample_id": info[s]["sample_id"], "label": info[s]["label"], "split": info[s]["split"]}
         for s in todo
     ]
-    return _record(cat, "drop", sids, rows, info, details)
+    kids = _children(cat, {s: info[s]["sample_id"] for s in todo}, sids, lambda kid, _: kid["live"])
+    if kids:
+        about = worktree_repo.sample_summary(cat, [kid["sid"] for kid, _ in kids])
+    for kid, parent in kids:
+        parent_id = info[parent]["sample_id"]
+        rows.append(
+            {
+                "op": "drop",
+                "sid": kid["sid"],
+                "reason": _follow_reason(parent_id, reason),
+                "details": json.dumps({"parent": parent_id}),
+            }
+        )
+        now = about[kid["sid"]]
+        details.append(
+            {
+                "sample_id": kid["sample_id"],
+                "label": now["label"],
+                "split": now["split"],
+                "parent": parent_id,
+            }
+        )
+    return _record(cat, "drop", rows, details, unchanged=len(set(sids)) - len(todo))
 
 
 def restore(cat: Catalog, sids: list[int], *, reason: str | None = None) -> ChangeReport:
-    """Bring dropped ``sids`` back with the label and split they had last."""
+    """Bring dropped ``sids`` back with the label and split they had last, with the
+    augmented copies that were dropped with them."""
     info = worktree_repo.sample_summary(cat, sids)
     todo = [s for s in dict.fromkeys(sids) if not info[s]["live"]]
-    known = worktree_repo.last_known(cat, todo)
+    kids = _children(
+        cat,
+        {s: info[s]["sample_id"] for s in todo},
+        sids,
+        lambda kid, parent: not kid["live"] and kid["dropped_with"] == info[parent]["sample_id"],
+    )
+    parent_of = {kid["sid"]: info[parent]["sample_id"] for kid, parent in kids}
+    ids = {**{s: info[s]["sample_id"] for s in todo}, **{k["sid"]: k["sample_id"] for k, _ in kids}}
+    known = worktree_repo.last_known(cat, list(ids))
     names = dict(samples_repo.classes(cat))
-    rows = [
-        {
-            "op": "restore",
-            "sid": s,
-            "class_id": known[s][0],
-            "split": known[s][1],
-            "label_source": LabelSource.HUMAN.value,
-            "reason": reason,
-        }
-        for s in todo
-    ]
-    details = [
-        {"sample_id": info[s]["sample_id"], "label": names.get(known[s][0]), "split": known[s][1]}
-        for s in todo
-    ]
-    return _record(cat, "restore", sids, rows, info, details)
+    rows, details = [], []
+    for s, sample_id in ids.items():
+        parent_id = parent_of.get(s)
+        rows.append(
+            {
+                "op": "restore",
+                "sid": s,
+                "class_id": known[s][0],
+                "split": known[s][1],
+                "label_source": LabelSource.HUMAN.value,
+                "reason": reason if parent_id is None else _follow_reason(parent_id, reason),
+                "details": None if parent_id is None else json.dumps({"parent": parent_id}),
+            }
+        )
+        detail = {"sample_id": sample_id, "label": names.get(known[s][0]), "split": known[s][1]}
+        details.append(detail if parent_id is None else {**detail, "parent": parent_id})
+    return _record(cat, "restore", rows, details, unchanged=len(set(sids)) - len(todo))
 
 
 def reset(cat: Catalog, sids: list[int] | None = None) -> ChangeReport:
@@ -245,13 +330,33 @@ def accept_labels(
     sources = worktree_repo.sample_summary(cat, [r["sid"] for r in shown])
     for r in shown:  # the path, as `curate issues --json` gives it
         r["source"] = sources.get(r["sid"], {}).get("source")
+    # Augmented copies that carry the label their parent had take the suggestion too.
+    was = {int(f["sid"]): f for f in found}
+    kids = _children(
+        cat,
+        {r["sid"]: was[r["sid"]]["sample_id"] for r in rows},
+        [r["sid"] for r in rows],
+        lambda kid, parent: kid["live"] and kid["class_id"] == was[parent]["current_class_id"],
+    )
+    to = {r["sid"]: r for r in rows}
+    for kid, parent in kids:
+        parent_id = was[parent]["sample_id"]
+        rows.append(
+            {
+                **to[parent],
+                "sid": kid["sid"],
+                "reason": _follow_reason(parent_id, to[parent]["reason"]),
+                "details": json.dumps({"from": was[parent]["current"], "parent": parent_id}),
+            }
+        )
     if not dry_run:
         record_changes(cat, _table(rows))
         worktree_repo.settle(cat, [r["sid"] for r in rows])
     return AcceptReport(
         run_id=run_id,
         candidates=len(seen),
-        accepted=len(rows),
+        accepted=len(rows) - len(kids),
+        followed=len(kids),
         skipped_not_live=counts["not_live"],
         skipped_same_label=counts["same"],
         skipped_human_edit=counts["human"],

@@ -359,3 +359,53 @@ def test_new_class_names_must_be_one_folder_name(tmp_path, name, problem):
     assert problem in str(err.value) and repr(name) in str(err.value)
     assert name not in {n for _, n in ws.classes()} and ws.changes() == []
     ws.close()
+
+
+def test_augmented_copies_follow_their_parent(tmp_path):
+    """Relabel, drop, restore and accepted suggestions take a parent's augmented copies along
+    (a copy relabeled by hand, or dropped on its own, keeps its own state)."""
+    from tests.engines.test_versions import derived_sample
+
+    ws = make_ws(tmp_path)
+    ws.split("0.5,0.5", seed=1)
+    t = ws.samples()
+    rows = [r for r in t.to_pylist() if r["split"] == "train"]
+    parent, other = rows[0], next(r for r in rows[1:] if r["label"] != rows[0]["label"])
+    label, new = parent["label"], other["label"]
+    kids = ws.add_samples(
+        [derived_sample(ws, parent["sample_id"], label, seed=i) for i in range(3)]
+    )
+    kid_ids = {r["sid"]: r["sample_id"] for r in ws.samples().to_pylist()}
+    a, b, c = (kid_ids[k] for k in kids)
+    spare = "eel" if label != "eel" and new != "eel" else "cat"
+    ws.relabel(c, spare)  # a copy relabeled by hand does not follow
+
+    def state():
+        now = {r["sample_id"]: r["label"] for r in ws.samples().to_pylist()}
+        return {k: now.get(k) for k in (parent["sample_id"], a, b, c)}
+
+    r = ws.relabel(parent["sample_id"], new, reason="wrong folder")
+    assert (r.recorded, r.followed) == (3, 2)
+    assert {d["sample_id"]: d.get("parent") for d in r.details} == {
+        parent["sample_id"]: None,
+        a: parent["sample_id"],
+        b: parent["sample_id"],
+    }
+    assert state() == {parent["sample_id"]: new, a: new, b: new, c: spare}
+    follows = [ch for ch in ws.changes() if ch.sample_id == a and ch.op == "relabel"]
+    assert follows[0].reason == f"follows its parent {parent['sample_id'][:12]}: wrong folder"
+
+    ws.drop(b)  # on its own: restoring the parent does not bring it back
+    r = ws.drop(parent["sample_id"])
+    assert r.followed == 2  # a and c (b was out already)
+    assert state() == dict.fromkeys((parent["sample_id"], a, b, c))
+    r = ws.restore(parent["sample_id"])
+    assert r.followed == 2 and state() == {parent["sample_id"]: new, a: new, b: None, c: spare}
+
+    # An accepted suggestion for the parent takes the copies that carry its label.
+    run_id = 7
+    _add_label_findings(ws, run_id, [(parent["sid"], 0.01, label)])
+    report = ws.accept("label", samples=[parent["sid"]], run_id=run_id)  # named: past the relabel
+    assert (report.accepted, report.followed) == (1, 1)  # a (b is out, c has its own label)
+    assert state() == {parent["sample_id"]: label, a: label, b: None, c: spare}
+    ws.close()
