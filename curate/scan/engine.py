@@ -514,7 +514,7 @@ def _scan(
             notes.append(
                 f"class{'es' if len(small) > 1 else ''} {', '.join(map(repr, small[:5]))} "
                 "ha" + ("ve" if len(small) > 1 else "s") + " a single sample: "
-                "the model never sees it in training, so those labels are weakly checked"
+                "the model never sees such a class in training, so those samples are never flagged"
             )
     run_labels = labels if check_labels else np.full(n, -1, dtype=np.int64)
     train_rows = n_labeled * (folds - 1) // max(folds, 1)
@@ -628,7 +628,11 @@ def _scan(
         np.concatenate([pair_a, np.array(ex_a, np.int64)]),
         np.concatenate([pair_b, np.array(ex_b, np.int64)]),
     )
-    nearest = np.where(close.any(1), np.where(close, fp_d, np.inf).min(1), np.inf)
+    nearest = (
+        np.where(close.any(1), np.where(close, fp_d, np.inf).min(1), np.inf)
+        if fp_d.shape[1]
+        else np.full(n, np.inf)
+    )
     nearest[exact >= 0] = 0.0
     del close, pair_a, pair_b, fp_d, fp_i
     q_score, q_checks = quality_scores(decoded.stats)
@@ -658,6 +662,10 @@ def _scan(
     if label_rows is not None:
         lab_idx = np.flatnonzero(labeled)
         is_issue, score, predicted = label_rows
+        # A class with one labeled sample is absent from that sample's training
+        # fold: p(given) ~ 0 says nothing about the label. Rank it, never flag it.
+        lab_counts = np.bincount(labels[labeled], minlength=len(present))
+        is_issue = is_issue & (lab_counts[labels[labeled]] >= 2)
         for pos, i in enumerate(lab_idx.tolist()):
             if pos % 65536 == 0:
                 check_cancel(cancel)

@@ -58,6 +58,24 @@ def test_class_with_a_single_sample_and_fewer_samples_than_folds(tmp_path):
     assert any("single sample" in w and "'b'" in w for w in result.warnings)
     assert result.config["folds"] == 3
     assert len(ws.findings("label", only_issues=False)) == 3
+    # Its class is never in its training fold: ranked, never flagged (nor accepted).
+    [b] = [f for f in ws.findings("label", only_issues=False) if f.given_label == "b"]
+    assert not b.is_issue
+    ws.close()
+
+
+def test_identical_files_leave_one_sample_and_scan(tmp_path):
+    """Identical bytes are stored once: one sample (n=1) was a traceback in the kNN step."""
+    data = tmp_path / "data"
+    for cls in ("a", "b"):
+        (data / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((10, 10), 77, np.uint8)).save(data / cls / f"{i}.png")
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(data)
+    assert ws.status().samples == 1
+    result = ws.scan()
+    assert result.samples == 1
     ws.close()
 
 
