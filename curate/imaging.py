@@ -91,6 +91,32 @@ def pillow_pixel_limit_off() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _pil_limit_saved
 
 
+def _to_8bit(img):
+    """16-bit, 32-bit integer and float greyscale as 8-bit L, scaled.
+
+    Pillow's ``convert`` clips these to 0..255, so a 16-bit image came out
+    all white: scanned as "bright" and near-duplicates of each other,
+    augmented and exported white. 16-bit values (``I;16``, or ``I`` within
+    0..65535, as 16-bit PNGs open) take their high byte, as a uint16 -> uint8
+    conversion does; floats within 0..1 are scaled by 255; anything else is
+    stretched from its own minimum and maximum.
+    """
+    from PIL import Image
+
+    if not img.mode.startswith("I") and img.mode != "F":
+        return img
+    a = np.asarray(img)
+    lo, hi = float(a.min(initial=0)), float(a.max(initial=0))
+    if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and hi <= 65535):
+        out = (a.astype(np.uint32) >> 8).astype(np.uint8)
+    elif img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        out = np.rint(a.astype(np.float64) * 255.0).astype(np.uint8)
+    else:
+        scaled = (a.astype(np.float64) - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros(a.shape)
+        out = np.rint(scaled).astype(np.uint8)
+    return Image.fromarray(out, "L")
+
+
 def decode(
     data: bytes, *, mode: str | None = None, size: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -104,6 +130,7 @@ def decode(
         resized = Image.fromarray(arr).resize(tuple(size), Image.Resampling.BILINEAR)
         return np.asarray(resized, dtype=np.uint8).copy()
     with pillow_pixel_limit_off(), Image.open(io.BytesIO(data)) as img:
+        img = _to_8bit(img)
         if mode is not None and img.mode != mode:
             img = img.convert(mode)
         elif img.mode not in ("L", "RGB", "RGBA"):

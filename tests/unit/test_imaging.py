@@ -48,8 +48,10 @@ CASES = {
 
 
 def pillow_decode(data: bytes, mode: str | None, size=None) -> np.ndarray:
-    """What decode() did before the fast path (Pillow only)."""
+    """What decode() did before the fast path (Pillow only; 16-bit as its high byte)."""
     with Image.open(io.BytesIO(data)) as img:
+        if img.mode.startswith("I;16"):
+            img = Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
         if mode is not None and img.mode != mode:
             img = img.convert(mode)
         elif img.mode not in ("L", "RGB", "RGBA"):
@@ -68,6 +70,23 @@ def test_decode_matches_pillow(name, mode, size):
     want = pillow_decode(data, mode, size)
     assert got.dtype == np.uint8 and got.flags.c_contiguous
     np.testing.assert_array_equal(got, want)
+
+
+def test_16_bit_and_float_greyscale_keep_their_contrast():
+    """Pillow's convert clipped them to 255 (16-bit) or 0 (float): all white or all black."""
+    wide = GREY.astype(np.uint16) * 257  # the full 16-bit range
+    np.testing.assert_array_equal(decode(png(Image.fromarray(wide)), mode="L"), GREY)
+    assert decode(png(Image.fromarray(wide)), mode="RGB").shape == (*GREY.shape, 3)
+    tiff = io.BytesIO()
+    Image.fromarray(GREY.astype(np.float32) / 255.0).save(tiff, format="TIFF")
+    np.testing.assert_array_equal(decode(tiff.getvalue(), mode="L"), GREY)
+    tiff = io.BytesIO()
+    Image.fromarray(GREY.astype(np.int32) * 100_000 - 7).save(tiff, format="TIFF")  # mode I
+    stretched = decode(tiff.getvalue(), mode="L")
+    assert stretched.min() == 0 and stretched.max() == 255
+    assert (
+        np.argsort(stretched.ravel(), kind="stable") == np.argsort(GREY.ravel(), kind="stable")
+    ).all()
 
 
 @pytest.mark.parametrize(
