@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curate.core.models import IngestFormat, IngestReport, WorkspaceStatus
 from curate.core.progress import CancelFn, ProgressFn, no_progress
-from curate.errors import InvalidInput, WorkspaceExists
+from curate.errors import InvalidInput, WorkspaceExists, WorkspaceLocked
 from curate.store.catalog import Catalog
 from curate.store.lock import WriterLock
 from curate.store.objects import ObjectStore
@@ -112,15 +112,26 @@ class Workspace:
         return self.paths.root
 
     # -- catalog access ---------------------------------------------------------
-    def catalog(self, *, write: bool = False) -> Catalog:
-        """The catalog; ``write=True`` needs the writer lock (see :meth:`writing`)."""
+    def catalog(
+        self,
+        *,
+        write: bool = False,
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Catalog:
+        """The catalog; ``write=True`` needs the writer lock (see :meth:`writing`).
+
+        A program outside curate holding the file (a DuckDB client; curate's own
+        writers hold the lock first) is waited for up to ``wait`` seconds, at
+        least a few, with ``on_wait(message)`` once.
+        """
         cat = self._catalog
         if cat is not None and (not write or not cat.read_only):
             return cat
         if cat is not None:
             cat.close()
         if write:
-            self._catalog = Catalog(self.paths.catalog, read_only=False)
+            self._catalog = Catalog(self.paths.catalog, read_only=False, wait=wait, on_wait=on_wait)
             self._catalog.migrate()
         else:
             probe = Catalog(self.paths.catalog, read_only=True)
@@ -139,8 +150,9 @@ class Workspace:
         """Hold the single-writer lock and yield a writable catalog.
 
         Another process writing: wait up to ``wait`` seconds for it (default:
-        none, the error names it at once), calling ``on_wait(holder)`` once.
-        Long work that has results at stake (a scan, a synthesis) waits.
+        none, the error names it at once), calling ``on_wait(message)`` once.
+        Long work that has results at stake (a scan, a synthesis) waits, for
+        a curate writer and for a program that has the catalog file open alike.
         """
 
         def busy(holder: str) -> None:
@@ -153,11 +165,11 @@ class Workspace:
                 self._catalog.close()
                 self._catalog = None
             if on_wait is not None:
-                on_wait(holder)
+                on_wait(f"waiting for PID {holder} to finish writing")
 
         self._lock.acquire(wait=wait, on_busy=busy)
         try:
-            yield self.catalog(write=True)
+            yield self.catalog(write=True, wait=wait, on_wait=on_wait)
         finally:
             self._lock.release()
 
@@ -381,6 +393,7 @@ class Workspace:
             first = exc.errors()[0]
             raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         self._lock.check_writable()  # a read-only workspace: say so before the scan, not after
+        self._check_catalog_free()
         out = run_scan(
             self.catalog(),
             self.objects,
@@ -391,8 +404,8 @@ class Workspace:
             engine=engine,
         )
 
-        def waiting(holder: str) -> None:
-            progress(0, None, f"waiting for PID {holder} to finish writing")
+        def waiting(message: str) -> None:
+            progress(0, None, message)
 
         try:
             with self.writing(wait=RESULTS_WAIT_SECONDS, on_wait=waiting) as cat:
@@ -415,6 +428,31 @@ class Workspace:
             "JOIN working w ON w.class_id = c.class_id GROUP BY ALL ORDER BY 1"
         )
         return out.result(run_id, plan, [(int(a), b, int(n)) for a, b, n in counts])
+
+    def _check_catalog_free(self) -> None:
+        """Raise now if a program outside curate holds the catalog file (a DuckDB client
+        left open): a scan finds out before it computes, not when it records.
+
+        A curate writer holding the lock is no reason to stop: the scan waits
+        for it when it records (it will be done by then).
+        """
+        try:
+            self._lock.acquire(wait=0.0)
+        except WorkspaceLocked:
+            return  # a curate command is writing: recording will wait for it
+        try:
+            self.catalog(write=True)
+        except WorkspaceLocked:
+            raise WorkspaceLocked(
+                "the workspace catalog is open in another program",
+                hint="close the program (a DuckDB client?) that has .curate/catalog.duckdb "
+                "open, then scan: the scan must write its results there",
+            ) from None
+        finally:
+            if self._catalog is not None and not self._catalog.read_only:
+                self._catalog.close()  # scan on a read-only connection: others may read meanwhile
+                self._catalog = None
+            self._lock.release()
 
     def scan_runs(self):
         """Every recorded scan run, oldest first (:class:`curate.core.findings.ScanRun`)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,19 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 class Catalog:
-    def __init__(self, path: Path, *, read_only: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool,
+        wait: float = _OPEN_RETRY_SECONDS,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """Open the catalog; while another process holds the file, retry for ``wait``
+        seconds (at least a few), calling ``on_wait(message)`` once if it takes longer."""
         self.path = Path(path)
         self.read_only = read_only
+        self._wait, self._on_wait = max(wait, _OPEN_RETRY_SECONDS), on_wait
         self._local = threading.local()
         # Every thread's cursor, so close() can close them all: a cursor left
         # open keeps DuckDB's database (and its file lock) alive after con.close().
@@ -45,14 +55,22 @@ class Catalog:
         self.con = self._connect()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + _OPEN_RETRY_SECONDS
+        start = time.monotonic()
+        told = False
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
                     raise CurateError(f"cannot open catalog {self.path}: {exc}") from None
-                if time.monotonic() > deadline:
+                waited = time.monotonic() - start
+                if waited > _OPEN_RETRY_SECONDS and not told and self._on_wait is not None:
+                    told = True  # past a curate command's usual hold: say who we wait for
+                    self._on_wait(
+                        "waiting for the program that has .curate/catalog.duckdb open "
+                        "(a DuckDB client?) to close it"
+                    )
+                if waited > self._wait:
                     raise WorkspaceLocked(
                         "workspace catalog is in use by another process",
                         hint="wait for the running curate command to finish, or close the "

@@ -134,3 +134,52 @@ def test_scan_checks_it_can_write_before_it_computes(workspace, image_folder, mo
     monkeypatch.setattr("curate.store.lock.os.access", lambda path, mode: False)
     with pytest.raises(NotWritable, match="is not writable"):
         workspace.scan()
+
+
+def _hold_catalog(ws: Path, seconds: float) -> subprocess.Popen:
+    """Another program (a DuckDB client) with the catalog open read-only for ``seconds``."""
+    code = (
+        "import duckdb, sys, time\n"
+        f"c = duckdb.connect({str(ws / '.curate' / 'catalog.duckdb')!r}, read_only=True)\n"
+        "print('open', flush=True)\n"
+        f"time.sleep({seconds})\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "open"
+    return holder
+
+
+def test_scan_refuses_before_it_computes_while_a_duckdb_client_has_the_catalog(
+    workspace, image_folder, monkeypatch
+):
+    """It used to compute the whole scan, then fail to record it and lose it."""
+    from curate.errors import WorkspaceLocked
+
+    workspace.ingest(image_folder)
+    workspace.close()
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the scan ran")
+
+    monkeypatch.setattr("curate.scan.engine.run_scan", no_scan)
+    holder = _hold_catalog(workspace.root, 30)
+    try:
+        with pytest.raises(WorkspaceLocked, match="open in another program") as err:
+            workspace.scan()
+        assert "DuckDB client" in err.value.hint
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_writer_with_results_waits_for_a_duckdb_client_to_close_the_catalog(workspace):
+    workspace.close()
+    holder = _hold_catalog(workspace.root, 7)
+    told: list[str] = []
+    try:
+        with workspace.writing(wait=60, on_wait=told.append) as cat:
+            assert not cat.read_only
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(told) == 1 and "catalog.duckdb open" in told[0]

@@ -178,7 +178,8 @@ def test_work_that_waits_for_a_writer_lets_it_finish_first(tmp_path: Path, conne
         with ws.writing(wait=30, on_wait=told.append) as cat:
             assert relabel.wait(timeout=30) == 0  # it went first, through our wait
             assert cat.rows("SELECT count(*) FROM changes") == [(1,)]
-        assert told == [f"{relabel.pid} (curate drop)"]  # who, and doing what
+        # who, and doing what
+        assert told == [f"waiting for PID {relabel.pid} (curate drop) to finish writing"]
         assert [c.op for c in ws.changes()] == ["drop"]
     finally:
         relabel.kill()
