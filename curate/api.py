@@ -760,6 +760,7 @@ class Workspace:
         out: str | Path,
         *,
         overwrite: bool = False,
+        shard_samples: int = 0,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
         engine=None,
@@ -767,9 +768,16 @@ class Workspace:
         """Write a version as hf | parquet | imagefolder | webdataset under ``out``.
 
         ``engine``: ``"local"`` or ``"ray"`` (see :meth:`augment`); the same files.
+        ``shard_samples``: see :meth:`curate.versions.view.Version.export`.
         """
         return self.version(version).export(
-            format, out, overwrite=overwrite, progress=progress, cancel=cancel, engine=engine
+            format,
+            out,
+            overwrite=overwrite,
+            shard_samples=shard_samples,
+            progress=progress,
+            cancel=cancel,
+            engine=engine,
         )
 
     # -- augmentation (issue 5) --------------------------------------------------------

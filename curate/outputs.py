@@ -16,6 +16,7 @@ from pathlib import Path
 from curate.errors import InvalidInput
 
 WORKSPACE_MARKER = ".curate"  # curate.workspace_paths.MARKER (not imported: keep this leaf light)
+EXPORT_MARKER = "curate-manifest.json"  # curate.export.engine.MANIFEST (same reason)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -119,15 +120,31 @@ def check_output_folder(path: str | os.PathLike) -> Path:
         raise InvalidInput("the output folder name is empty")
     if target.exists() and not target.is_dir():
         raise InvalidInput(f"{target} exists and is not a folder")
+    if target.is_symlink():
+        # Exports publish by renaming a finished folder onto ``path``: that would
+        # replace the link itself, not fill the folder it points to. The CLI
+        # resolves a link before it gets here; a caller that did not is refused.
+        raise InvalidInput(
+            f"{target} is a symbolic link (to {os.readlink(target)})",
+            hint=f"name the folder it points to: {target.resolve()}",
+        )
     _writable_folder(_nearest_existing(target.absolute()), target)
     return target
+
+
+def _has_entries(folder: Path) -> bool:
+    """``folder`` is a folder with something in it (read one entry, not all of them)."""
+    if not folder.is_dir():
+        return False
+    with os.scandir(folder) as entries:
+        return next(entries, None) is not None
 
 
 def _workspace_below(folder: Path) -> Path | None:
     """The first workspace (a folder holding ``.curate``) anywhere below ``folder``, or None.
 
-    Walks the whole tree when there is none (an ``--overwrite`` of a big
-    image folder pays one ``scandir`` per subfolder); stops at the first hit.
+    Walks the whole tree when there is none (an ``--overwrite`` of an earlier
+    export pays one ``scandir`` per subfolder); stops at the first hit.
     Symlinks are not followed: replacing a folder removes a link, not its target.
     """
     for root, dirs, _files in os.walk(folder):
@@ -136,12 +153,20 @@ def _workspace_below(folder: Path) -> Path | None:
     return None
 
 
-def check_replaceable(path: str | os.PathLike, *, workspace: str | os.PathLike | None = None):
-    """Raise unless replacing the folder ``path`` (``--overwrite``) cannot destroy a workspace.
+def check_replaceable(
+    path: str | os.PathLike,
+    *,
+    workspace: str | os.PathLike | None = None,
+    marker: str = EXPORT_MARKER,
+):
+    """Raise unless replacing the folder ``path`` (``--overwrite``) destroys only curate's output.
 
-    Refused: a folder that holds a workspace (``.curate``) at any depth, one
-    inside a workspace's ``.curate`` folder, and any folder that contains
-    ``workspace`` (the root of the workspace being read).
+    Replaced: an empty folder, or one with ``marker`` at its top (an earlier
+    export); any other folder may be the user's own data (their source
+    images), so it is refused. Refused too, marker or not: a folder that holds
+    a workspace (``.curate``) at any depth, one inside a workspace's
+    ``.curate`` folder, and any folder that contains ``workspace`` (the root
+    of the workspace being read).
     """
     target = Path(path).absolute().resolve()
     if (target / WORKSPACE_MARKER).exists():
@@ -152,6 +177,13 @@ def check_replaceable(path: str | os.PathLike, *, workspace: str | os.PathLike |
         root = Path(workspace).absolute().resolve()
         if root == target or target in root.parents:
             raise InvalidInput(f"refusing to replace {path}: it contains the workspace {root}")
+    # Before the walk below: a big folder of the user's images is refused at once.
+    if _has_entries(target) and not (target / marker).is_file():
+        raise InvalidInput(
+            f"refusing to replace {path}: it is not empty and not an earlier curate export "
+            f"(no {marker} in it)",
+            hint="choose a new or empty folder, or remove this one yourself",
+        )
     nested = _workspace_below(target)
     if nested is not None:
         raise InvalidInput(f"refusing to replace {path}: it holds a curate workspace at {nested}")

@@ -31,13 +31,29 @@ FORMATS_HELP = (
 @click.option(
     "--overwrite",
     is_flag=True,
-    help="Replace DIR if it is not empty (never a workspace, nor a folder holding one).",
+    help="Replace DIR if it holds an earlier export (curate-manifest.json); any other "
+    "non-empty folder, and a workspace, are refused.",
+)
+@click.option(
+    "--shard-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="webdataset: samples per tar shard (default: 8 shards per split, more for a split "
+    "of over 80,000 so none holds more than 10,000). A DataLoader or WebLoader needs at "
+    "least as many shards in a split as it has workers.",
 )
 @engine_options
 @json_option
 @click.pass_context
 def export_cmd(
-    ctx, version: str, fmt: str, out: str, overwrite: bool, as_json: bool, engine
+    ctx,
+    version: str,
+    fmt: str,
+    out: str,
+    overwrite: bool,
+    shard_samples: int | None,
+    as_json: bool,
+    engine,
 ) -> None:
     """Write VERSION (number, tag, hash prefix or HEAD) for a training pipeline.
 
@@ -46,13 +62,23 @@ def export_cmd(
     index = position) and the lineage columns (origin, parents, recipe).
     All or nothing: DIR appears only when the export is complete.
     """
+    from curate.errors import InvalidInput
     from curate.export.engine import check_out
 
+    if shard_samples is not None and fmt != "webdataset":
+        raise InvalidInput("--shard-samples is for --format webdataset only")
     with open_workspace(ctx) as ws:
         chosen = ws.version(version)  # bad names and folders fail before the progress bar
         check_out(out, overwrite, workspace=ws.root)
         with progress_bar("exporting", enabled=not as_json) as progress:
-            result = chosen.export(fmt, out, overwrite=overwrite, progress=progress, engine=engine)
+            result = chosen.export(
+                fmt,
+                out,
+                overwrite=overwrite,
+                shard_samples=shard_samples or 0,
+                progress=progress,
+                engine=engine,
+            )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:

@@ -59,12 +59,20 @@ def check_out(out: str | Path, overwrite: bool, *, workspace: str | Path | None 
     ``overwrite`` never replaces a workspace: not ``workspace`` (the root of
     the one exported from) nor a folder holding it, nor any ``.curate`` folder.
     """
-    check_output_folder(out)
-    out = Path(out)
+    out = check_output_folder(followed(out))
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise InvalidInput(f"{out} is not empty", hint="pass --overwrite to replace it")
+            raise InvalidInput(
+                f"{out} is not empty",
+                hint="pass --overwrite to replace an earlier export, or name a new or empty folder",
+            )
         check_replaceable(out, workspace=workspace)
+
+
+def followed(out: str | Path) -> str | Path:
+    """``out``, or the folder it links to: an export fills a link's target (as ``cp``
+    does); publishing renames a folder onto its path, which would replace the link."""
+    return Path(out).resolve() if os.path.islink(out) else out
 
 
 def _tmp_name(out: Path, pid: int) -> str:
@@ -195,7 +203,7 @@ def export_version(
         raise InvalidInput(
             f"unknown export format {fmt!r}: use one of {', '.join(f.value for f in ExportFormat)}"
         ) from None
-    out = Path(out).absolute()
+    out = Path(followed(out)).absolute()
     check_output_folder(out)  # a bad --out fails before the catalog is read
     job = build_job(cat, objects, info, progress=progress, cancel=cancel)
     writers.check_names(job, hf=fmt is ExportFormat.HF, imagefolder=fmt is ExportFormat.IMAGEFOLDER)
@@ -214,7 +222,11 @@ def export_version(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    warnings = []
+    warnings = (
+        writers.imagefolder_warnings(out, job.class_names)
+        if fmt is ExportFormat.IMAGEFOLDER
+        else []
+    )
     unsplit = splits.get(writers.UNSPLIT, 0)
     if unsplit and fmt in (ExportFormat.PARQUET, ExportFormat.IMAGEFOLDER):
         # datasets' folder loaders know train/validation/test by name and skip the rest.

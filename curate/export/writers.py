@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import tarfile
@@ -23,11 +24,13 @@ import pyarrow.compute as pc
 from curate.core.progress import CancelFn, ProgressFn, check_cancel, no_progress
 from curate.errors import InvalidInput
 from curate.export import rows as rowlib
-from curate.outputs import check_name
+from curate.outputs import check_name, name_problem
 from curate.store.objects import ObjectStore
 
 UNSPLIT = "unsplit"  # split name for samples a version holds without a split
-SHARD_SAMPLES = 10_000  # webdataset samples per tar shard
+SHARD_SAMPLES = 0  # webdataset samples per tar shard; 0: automatic (see shard_starts())
+MIN_SHARDS = 8  # automatic shards: this many per split (a worker each for num_workers <= 8)...
+MAX_SHARD_SAMPLES = 10_000  # ...or more, of at most this many samples
 FILES_PER_TASK = 1024  # imagefolder files an engine task writes
 
 
@@ -198,6 +201,9 @@ def write_hf(job: ExportJob, out: Path, description: str = "") -> dict[str, int]
 def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
     """``split/label/sample_id.ext`` plus ``split/metadata.jsonl`` (HF imagefolder reads it).
 
+    Every split has a folder for every class, empty ones too: torchvision's
+    ``ImageFolder`` numbers the folders it finds in sorted order, so a split
+    lacking a class would shift the indices of the classes after it.
     Lineage in metadata: ``parents`` is a JSON list and ``recipe`` a JSON object,
     both as text ("" for no recipe), so every split's file has the same types.
     Files are written by the engine's workers, chunk by chunk; the metadata
@@ -210,6 +216,11 @@ def write_imagefolder(job: ExportJob, out: Path) -> tuple[dict[str, int], int]:
     for split, part in job.split_slices():
         split_dir = out / split
         split_dir.mkdir(parents=True, exist_ok=True)
+        for name in job.class_names:
+            # check_names() refused every label the rows use; a class no row uses
+            # whose name is no folder name (made before names were checked) gets none.
+            if name_problem(name, strict=False) is None:
+                (split_dir / name).mkdir(exist_ok=True)
         lines: list[str] = []
         items = [
             (str(split_dir), _rows(part, start, FILES_PER_TASK))
@@ -272,6 +283,48 @@ def write_folder_files(item: tuple[str, pa.Table], reader) -> tuple[list[str], i
     return lines, skipped, first
 
 
+def _empty_folder(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+def imagefolder_warnings(root: Path, class_names: list[str]) -> list[str]:
+    """What a reader of the image folder export at ``root`` must know (the export's warnings).
+
+    ``class_names``: the manifest's classes (label index = position).
+    torchvision's ``ImageFolder`` numbers class folders in sorted order
+    instead, so a class added later (``relabel --new-class``) gets another
+    index there; and it refuses an empty class folder unless told otherwise.
+    """
+    warnings = []
+    folders = [name for name in class_names if name_problem(name, strict=False) is None]
+    position = {name: i for i, name in enumerate(sorted(folders))}
+    moved = [name for i, name in enumerate(class_names) if position.get(name, i) != i]
+    if moved:
+        first = moved[0]
+        warnings.append(
+            f"{len(moved)} class(es) get other label indices from torchvision's ImageFolder "
+            f"(sorted folder names) than in the manifest, e.g. {first!r}: "
+            f"{class_names.index(first)} in the manifest, {position[first]} in ImageFolder; "
+            "for the manifest's indices override ImageFolder.find_classes, or cast "
+            "load_dataset('imagefolder')'s label column to ClassLabel(names=manifest['classes']) "
+            "(README: 'Loading an export')"
+        )
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        empty = [name for name in folders if _empty_folder(split_dir / name)]
+        if empty:
+            shown = ", ".join(repr(name) for name in empty[:5])
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+            warnings.append(
+                f"split '{split_dir.name}' has no samples of class(es) {shown}{more}: their "
+                "folders stay empty (to keep label indices), so torchvision's ImageFolder "
+                "needs allow_empty=True"
+            )
+    return warnings
+
+
 # -- webdataset ------------------------------------------------------------------------------
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
@@ -283,11 +336,30 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def shard_starts(samples: int, shard_samples: int = SHARD_SAMPLES) -> list[int]:
+    """Where each webdataset shard of a split of ``samples`` starts (row offsets).
+
+    ``shard_samples`` > 0: shards of that many samples, the last one shorter.
+    0 (automatic): :data:`MIN_SHARDS` shards of equal size (give or take one),
+    more where one would exceed :data:`MAX_SHARD_SAMPLES`, fewer only for a
+    split with fewer samples. A loader with ``num_workers`` gives each worker
+    whole shards and fails with fewer shards than workers (``WebLoader``:
+    "fewer shards than workers"), so even a small split gets several.
+    """
+    if shard_samples < 0:
+        raise InvalidInput(f"shard_samples must be a positive number, not {shard_samples}")
+    if shard_samples:
+        return list(range(0, samples, shard_samples))
+    shards = min(samples, max(MIN_SHARDS, math.ceil(samples / MAX_SHARD_SAMPLES)))
+    return [i * samples // shards for i in range(shards)]
+
+
 def write_webdataset(
     job: ExportJob, out: Path, shard_samples: int = SHARD_SAMPLES
 ) -> dict[str, int]:
     """``split-000000.tar`` shards; per sample ``KEY.ext`` (bytes), ``KEY.cls``, ``KEY.json``.
 
+    ``shard_samples``: samples per shard, 0 for :func:`shard_starts`' choice.
     Each shard is one engine task that writes its tar file itself.
     """
     counts: dict[str, int] = {}
@@ -295,9 +367,10 @@ def write_webdataset(
     total = job.members.num_rows
     for split, part in job.split_slices():
         n = part.num_rows
+        starts = shard_starts(n, shard_samples)
         items = [
-            (str(out / f"{split}-{shard:06d}.tar"), _rows(part, start, shard_samples))
-            for shard, start in enumerate(range(0, n, shard_samples))
+            (str(out / f"{split}-{shard:06d}.tar"), _rows(part, start, end - start))
+            for shard, (start, end) in enumerate(zip(starts, [*starts[1:], n], strict=True))
         ]
         context = (job.engine_reader(), job.class_order)
         for (path, rows), size in zip(
@@ -312,7 +385,16 @@ def write_webdataset(
 
 
 def write_shard(item: tuple[str, pa.Table], context) -> int:
-    """Engine function: write one webdataset shard (a tar file); returns its size."""
+    """Engine function: write one webdataset shard (a tar file); returns its size.
+
+    ``KEY.json`` has the same types in every sample, as the image folder's
+    metadata: datasets' webdataset loader infers them from a shard's first
+    five samples and fails on a later one that differs (an original's empty
+    ``parents`` and null ``recipe`` against an augmented sample's). So text
+    fields are "" for none, ``parents`` a JSON list as text and ``recipe`` the
+    recipe's JSON text. ``label`` and ``label_index`` are null, and ``.cls``
+    absent, for an unlabeled sample.
+    """
     path, part = item
     reader, class_order = context
     cols = part.to_pydict()
@@ -328,12 +410,12 @@ def write_shard(item: tuple[str, pa.Table], context) -> int:
                 "sample_id": key,
                 "label": cols["label"][i],
                 "label_index": labels[i],
-                "split": cols["split"][i],
-                "source": cols["source"][i],
-                "label_source": cols["label_source"][i],
-                "origin": cols["origin"][i],
-                "parents": cols["parents"][i] or [],
-                "recipe": json.loads(cols["recipe"][i]) if cols["recipe"][i] else None,
+                "split": cols["split"][i] or "",
+                "source": cols["source"][i] or "",
+                "label_source": cols["label_source"][i] or "",
+                "origin": cols["origin"][i] or "",
+                "parents": json.dumps(cols["parents"][i] or []),
+                "recipe": cols["recipe"][i] or "",
             }
             _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
     return os.path.getsize(path)

@@ -66,7 +66,10 @@ SCREENS_IN_ORDER = [
 
 #: API hints that name a CLI flag, as the TUI says them (its controls, not flags).
 TUI_HINTS = {
-    "pass --overwrite to replace it": 'tick "overwrite a non-empty folder" to replace it',
+    "pass --overwrite to replace an earlier export, or name a new or empty folder": (
+        'tick "overwrite a non-empty folder" to replace an earlier export, '
+        "or name a new or empty folder"
+    ),
     "pass --force to move it": "pick another name (moving a tag: curate tag NAME VERSION --force)",
 }
 

@@ -126,12 +126,15 @@ class Version:
         out: str | Path,
         *,
         overwrite: bool = False,
+        shard_samples: int = 0,
         progress: ProgressFn = no_progress,
         cancel: CancelFn | None = None,
         engine=None,
     ) -> ExportResult:
         """``engine``: ``"local"`` | ``"ray"`` | :class:`~curate.engines.EngineSettings`
-        (default: ``CURATE_ENGINE``, else local); the same files either way."""
+        (default: ``CURATE_ENGINE``, else local); the same files either way.
+        ``shard_samples``: webdataset samples per shard (0: 8 shards per split, more
+        for a split of over 80,000)."""
         from curate.export.engine import export_version
 
         return export_version(
@@ -141,6 +144,7 @@ class Version:
             format,
             out,
             overwrite=overwrite,
+            shard_samples=shard_samples,
             progress=progress,
             cancel=cancel,
             engine=engine,

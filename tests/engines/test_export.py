@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from curate.cli import cli
 from curate.errors import Cancelled, InvalidInput
+from curate.export.writers import MAX_SHARD_SAMPLES, imagefolder_warnings, shard_starts
 from tests.engines.test_versions import derived_sample, make_ws
 
 
@@ -173,8 +178,14 @@ def test_export_refuses_non_empty_folder_and_cancel_leaves_nothing(versioned, tm
     with pytest.raises(Cancelled):
         versioned.version("v1").export("webdataset", tmp_path / "c", cancel=lambda: True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no half-written folder
-    replaced = versioned.export("v1", "parquet", out, overwrite=True)
-    assert replaced.samples == 37 and not (out / "keep.txt").exists()
+    with pytest.raises(InvalidInput, match="not an earlier curate export"):
+        versioned.export("v1", "parquet", out, overwrite=True)  # not curate's to replace
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    earlier = tmp_path / "earlier"
+    versioned.export("v2", "parquet", earlier)
+    (earlier / "stale.txt").write_text("from before")
+    replaced = versioned.export("v1", "parquet", earlier, overwrite=True)
+    assert replaced.samples == 37 and not (earlier / "stale.txt").exists()
 
 
 def test_unsplit_samples_get_a_warning_whose_recipe_loads_them(tmp_path):
@@ -194,4 +205,142 @@ def test_unsplit_samples_get_a_warning_whose_recipe_loads_them(tmp_path):
     ws.split("0.5,0.5", seed=0)
     ws.commit("split")
     assert ws.export("HEAD", "parquet", tmp_path / "pq2").warnings == []
+    ws.close()
+
+
+def _cli(root: Path, *args, code: int = 0):
+    """``curate -w root ...``; the workspace must be closed in this process (DuckDB)."""
+    result = CliRunner().invoke(cli, ["-w", str(root), *args])
+    assert result.exit_code == code, (args, result.output, result.stderr)
+    return result
+
+
+def test_webdataset_loads_with_datasets_webdataset_loader(versioned, tmp_path):
+    """datasets infers the .json types from a shard's first samples: originals (no parents,
+    no recipe) and an augmented sample must give the same types."""
+    import datasets
+
+    w = versioned.export("v1", "webdataset", tmp_path / "wds")
+    ds = datasets.load_dataset(
+        "webdataset", data_dir=str(tmp_path / "wds"), cache_dir=str(tmp_path / "cache")
+    )
+    renamed = {"validation" if k == "val" else k: n for k, n in w.splits.items()}
+    assert {k: len(d) for k, d in ds.items()} == renamed
+    meta = ds["train"].features["json"]
+    for name in ("label", "split", "source", "label_source", "origin", "parents", "recipe"):
+        assert meta[name] == datasets.Value("string"), name
+    rows = [r for d in ds.values() for r in d["json"]]
+    (aug,) = [r for r in rows if r["origin"] == "augmented"]
+    assert len(json.loads(aug["parents"])) == 1 and json.loads(aug["recipe"])["policy"]
+    assert aug["source"] == ""
+    original = next(r for r in rows if r["origin"] == "original")
+    assert json.loads(original["parents"]) == [] and original["recipe"] == ""
+
+
+def test_webdataset_shards_several_per_split_by_default_and_shard_samples_sets_them(
+    versioned, tmp_path
+):
+    import webdataset as wds
+
+    assert len(shard_starts(145)) == len(shard_starts(1440)) == 8
+    assert shard_starts(3) == [0, 1, 2]  # never an empty shard
+    assert shard_starts(25, 10) == [0, 10, 20]
+    big = shard_starts(100_001)
+    assert len(big) == 11 and max(np.diff([*big, 100_001])) <= MAX_SHARD_SAMPLES
+    with pytest.raises(InvalidInput, match="positive"):
+        shard_starts(10, -1)
+
+    w = versioned.export("v1", "webdataset", tmp_path / "auto")
+    for split, n in w.splits.items():
+        assert len(list((tmp_path / "auto").glob(f"{split}-*.tar"))) == min(n, 8), split
+    # The smallest split, two loader workers: each gets shards (one shard left one idle: an error).
+    val = sorted(str(p) for p in (tmp_path / "auto").glob("val-*.tar"))
+    loader = wds.WebLoader(
+        wds.WebDataset(val, shardshuffle=False).to_tuple("__key__"), num_workers=2
+    )
+    assert len(list(loader)) == w.splits["val"]
+
+    ws = make_ws(tmp_path, per_class=4)
+    ws.split("0.5,0.5", seed=0)
+    ws.commit("v1")
+    ws.close()
+    four = tmp_path / "four"
+    args = ["export", "v1", "--shard-samples", "5", "--out"]
+    _cli(ws.root, *args, str(four), "--format", "webdataset")  # 6 train samples
+    assert sorted(p.name for p in four.glob("train-*.tar")) == [
+        "train-000000.tar",
+        "train-000001.tar",
+    ]
+    wrong = _cli(ws.root, *args, str(tmp_path / "pq"), "--format", "parquet", code=2)
+    assert "--shard-samples is for --format webdataset only" in wrong.stderr
+    assert not (tmp_path / "pq").exists()
+
+
+def test_imagefolder_keeps_label_indices_and_warns_when_folders_sort_otherwise(tmp_path):
+    """Every split holds every class folder (a missing one shifts torchvision's indices);
+    a class made later sorts before older ones, which the export warns of; the README's
+    datasets recipe gives the manifest's indices."""
+    import datasets
+
+    ws = make_ws(tmp_path, per_class=4)
+    ws.relabel(ws.samples().column("sample_id")[0].as_py(), "bird", new_class=True)
+    ws.split("0.5,0.5", seed=0)
+    ws.commit("v1")
+    labels = {
+        r["sample_id"]: (r["label"], r["split"]) for r in ws.version("v1").samples().to_pylist()
+    }
+    ws.close()
+    out = tmp_path / "if"
+    result = json.loads(
+        _cli(ws.root, "export", "v1", "--format", "imagefolder", "--out", str(out), "--json").stdout
+    )
+    manifest = json.loads((out / "curate-manifest.json").read_text())
+    classes = manifest["classes"]
+    assert classes == ["cat", "dog", "eel", "bird"]
+    for split in manifest["splits"]:
+        # torchvision's ImageFolder.find_classes: the sorted folder names.
+        folders = sorted(e.name for e in os.scandir(out / split) if e.is_dir())
+        assert folders == ["bird", "cat", "dog", "eel"], split
+    (bird_split,) = {split for label, split in labels.values() if label == "bird"}
+    (other,) = set(manifest["splits"]) - {bird_split}
+    order, empty = result["warnings"]
+    assert "4 class(es) get other label indices" in order
+    assert "'cat': 0 in the manifest, 1 in ImageFolder" in order and "find_classes" in order
+    assert f"split '{other}' has no samples of class(es) 'bird'" in empty
+    assert "allow_empty=True" in empty
+    # The README's recipe for datasets: labels as the manifest's indices.
+    ds = datasets.load_dataset("imagefolder", data_dir=str(out), cache_dir=str(tmp_path / "c"))
+    ds = ds.cast_column("label", datasets.ClassLabel(names=classes))
+    rows = [r for d in ds.values() for r in d.select_columns(["label", "sample_id"])]
+    assert len(rows) == len(labels)
+    for row in rows:
+        assert row["label"] == classes.index(labels[row["sample_id"]][0])
+    # Classes in sorted order: nothing to warn of.
+    (only,) = imagefolder_warnings(out, sorted(classes))  # in sorted order: no other index
+    assert "has no samples of class(es) 'bird'" in only
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None, reason="the README's torchvision recipe"
+)
+def test_readme_find_classes_recipe_gives_the_manifests_indices(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    ws = make_ws(tmp_path, per_class=3)
+    ws.relabel(ws.samples().column("sample_id")[0].as_py(), "bird", new_class=True)
+    ws.split("0.5,0.5", seed=0)
+    ws.commit("v1")
+    ws.export("v1", "imagefolder", tmp_path / "if")
+    classes = json.loads((tmp_path / "if" / "curate-manifest.json").read_text())["classes"]
+
+    class CurateImageFolder(ImageFolder):  # as in the README
+        def find_classes(self, directory):
+            return classes, {name: i for i, name in enumerate(classes)}
+
+    labels = {r["sample_id"]: r["label"] for r in ws.version("v1").samples().to_pylist()}
+    for split in ("train", "val"):
+        folder = CurateImageFolder(str(tmp_path / "if" / split), allow_empty=True)
+        assert len(folder) > 0
+        for path, target in folder.samples:
+            assert classes[target] == labels[Path(path).stem]
     ws.close()

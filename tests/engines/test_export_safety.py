@@ -4,13 +4,16 @@ export, temporary folders of killed exports, a damaged object store."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from curate.cli import cli
 from curate.errors import CurateError, InvalidInput
 from curate.outputs import check_replaceable
 from curate.store import samples_repo
@@ -79,12 +82,71 @@ def test_overwrite_refuses_a_folder_with_a_workspace_nested_anywhere_below(tmp_p
     ws.commit("v1")
     holder = tmp_path / "holder"
     (holder / "a" / "b" / "other_ws" / ".curate").mkdir(parents=True)
+    (holder / "curate-manifest.json").write_text("{}")  # as if an earlier export
     (holder / "a" / "b" / "other_ws" / ".curate" / "catalog.duckdb").write_text("precious")
     with pytest.raises(InvalidInput, match="holds a curate workspace at .*other_ws"):
         check_replaceable(holder)
     with pytest.raises(InvalidInput, match="holds a curate workspace"):
         ws.export("HEAD", "parquet", holder, overwrite=True)
     assert (holder / "a" / "b" / "other_ws" / ".curate" / "catalog.duckdb").exists()
+    ws.close()
+
+
+def test_overwrite_replaces_only_an_empty_folder_or_an_earlier_export(tmp_path):
+    """--overwrite of the user's own folder (here the images the workspace was ingested
+    from) is refused, not deleted; an empty folder or an earlier export is replaced."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    ws.close()
+    source = tmp_path / "ws-src"
+    before = _tree(source)
+    args = ["-w", str(ws.root), "export", "v1", "--format", "parquet", "--overwrite", "--out"]
+    refused = CliRunner().invoke(cli, [*args, str(source)])
+    assert refused.exit_code == 2, refused.output
+    error, hint = refused.stderr.strip().splitlines()
+    assert error == (
+        f"error: refusing to replace {source}: it is not empty and not an earlier curate "
+        "export (no curate-manifest.json in it)"
+    )
+    assert hint.startswith("hint: choose a new or empty folder")
+    assert _tree(source) == before
+    out = tmp_path / "empty"
+    out.mkdir()
+    for what in ("an empty folder", "an earlier export"):
+        done = CliRunner().invoke(cli, [*args, str(out)])
+        assert done.exit_code == 0, (what, done.output)
+        assert (out / "curate-manifest.json").is_file() and not (out / "stale.txt").exists()
+        (out / "stale.txt").write_text("from before")
+    check_replaceable(out)  # an earlier export
+    with pytest.raises(InvalidInput, match="not an earlier curate export"):
+        check_replaceable(source)
+
+
+def test_an_out_that_is_a_link_to_a_folder_is_written_into_the_folder(tmp_path):
+    """The export lands in the link's target, the link stays, and no stray link is left."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    ws.close()
+    target, link = tmp_path / "target", tmp_path / "outs" / "link"
+    target.mkdir()
+    link.parent.mkdir()
+    link.symlink_to(target)
+    args = ["-w", str(ws.root), "export", "v1", "--format", "parquet", "--out", str(link)]
+    for extra in ([], ["--overwrite"]):
+        done = CliRunner().invoke(cli, [*args, *extra, "--json"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["out"] == str(target.resolve())
+        assert (target / "curate-manifest.json").is_file()
+        assert link.is_symlink() and os.readlink(link) == str(target)
+        assert sorted(p.name for p in link.parent.iterdir()) == ["link"]  # no stray link
+    # The Python API, which the CLI's resolving does not reach, never replaces the link.
+    ws = type(ws).open(ws.root)
+    try:
+        ws.export("v1", "parquet", link, overwrite=True)
+    except InvalidInput as err:
+        assert "is a symbolic link" in str(err) and str(target) in err.hint
+    assert link.is_symlink() and (target / "curate-manifest.json").is_file()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["link"]
     ws.close()
 
 
