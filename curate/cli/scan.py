@@ -279,7 +279,7 @@ def issues_cmd(
 
     console = _stdout_console()
     if not found:
-        console.print(f"No {kind} issues.")
+        console.print(f"showing 0 of {total} {kind} findings" if total else f"No {kind} issues.")
         return
     folder, sources = _short_sources([f.source for f in found])
     noun = f"{kind} finding{'s' if total != 1 else ''}"

@@ -134,7 +134,8 @@ def quality_scores(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     }
     # A blank image is "low information", not also blurry.
     scores["blurry"] = np.where(scores["low_information"] < ISSUE_BELOW, 1.0, scores["blurry"])
-    matrix = np.stack([scores[c] for c in CHECKS], axis=1)
+    # + 0.0 turns IEEE's -0.0 (a clipped negative) into 0.0: shown and stored as "-0" else.
+    matrix = np.stack([scores[c] for c in CHECKS], axis=1) + 0.0
     return matrix.min(axis=1), matrix
 
 

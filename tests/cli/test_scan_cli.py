@@ -117,6 +117,8 @@ def test_scan_and_issues_tables(ws_dir):
     r = curate("issues", "--type", "label", "--all", "--limit", "60", cwd=ws_dir)
     assert "60 label findings" in r.stdout and "showing" not in r.stdout
     assert "more (--limit" not in r.stdout
+    r = curate("issues", "--type", "label", "--all", "--limit", "0", cwd=ws_dir)
+    assert r.stdout.strip() == "showing 0 of 60 label findings"  # was "No label issues."
     r = curate("issues", "--class", "nope", cwd=ws_dir)
     assert r.returncode != 0 and "no class named 'nope'" in r.stderr
 

@@ -39,3 +39,15 @@ def test_accumulator_matches_one_image_at_a_time_across_mixed_shapes():
     assert [tuple(r[:2]) for r in together] == [
         (float(g.shape[1]), float(g.shape[0])) for g in images
     ]
+
+
+def test_scores_of_the_worst_images_are_zero_not_minus_zero():
+    """A clipped negative was -0.0: shown as "-0" in `curate issues` and stored so."""
+    from curate.scan.quality import quality_scores
+
+    rng = np.random.default_rng(1)
+    images = [rng.random((16, 16)).astype(np.float32) for _ in range(6)]
+    images += [np.zeros((16, 16), np.float32), np.ones((16, 16), np.float32)]  # black, white
+    overall, per_check = quality_scores(np.array([stack_stats(g[None])[0] for g in images]))
+    assert (overall[-2:] == 0).all()
+    assert not np.signbit(overall).any() and not np.signbit(per_check).any()
