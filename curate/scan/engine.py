@@ -64,6 +64,8 @@ KNN_K = 10
 #: sklearn digits at 8% and 20% noise, 3 seeds each (F1 0.982 vs 0.957 at 8%,
 #: 0.983 vs 0.975 at 20%); see docs/benchmarks.md.
 LABEL_FILTER_BY = "low_self_confidence"
+#: Out-of-fold accuracy within this of the largest class's share: no label is flagged.
+NO_POWER_MARGIN = 0.05
 EVIDENCE_NEIGHBOURS = 5
 
 
@@ -666,6 +668,20 @@ def _scan(
         # fold: p(given) ~ 0 says nothing about the label. Rank it, never flag it.
         lab_counts = np.bincount(labels[labeled], minlength=len(present))
         is_issue = is_issue & (lab_counts[labels[labeled]] >= 2)
+        # A model that does no better out of fold than always naming the largest
+        # class has learnt nothing to judge labels by (a handful of samples, images
+        # that all look alike): its "errors" are noise that accept would apply.
+        given = labels[labeled]
+        guessed = np.argmax(pred_probs[labeled], axis=1)
+        accuracy = float(np.mean(guessed == given)) if len(given) else 0.0
+        majority = float(lab_counts.max() / max(len(given), 1))
+        if is_issue.any() and accuracy <= majority + NO_POWER_MARGIN:
+            is_issue = np.zeros_like(is_issue)
+            notes.append(
+                f"out-of-fold accuracy {accuracy:.2f} is no better than naming the largest "
+                f"class ({majority:.2f}): the labels could not be checked, none is flagged "
+                "(`curate issues --all` still ranks them)"
+            )
         for pos, i in enumerate(lab_idx.tolist()):
             if pos % 65536 == 0:
                 check_cancel(cancel)

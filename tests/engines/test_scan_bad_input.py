@@ -170,3 +170,20 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInput, match="CUDA"):
         ws.scan(device="cuda")
     ws.close()
+
+
+def test_a_model_no_better_than_the_largest_class_flags_no_label(tmp_path):
+    """Two images per class, left out one at a time: every held-out image's class is the
+    smaller one in training, so the model names the other class; cleanlab flagged all 4."""
+    rng = np.random.default_rng(0)
+
+    def img(low: int) -> Image.Image:
+        return Image.fromarray((rng.random((32, 32)) * 60 + low).astype(np.uint8))
+
+    files = {f"a/{i}.png": img(0) for i in range(2)} | {f"b/{i}.png": img(80) for i in range(2)}
+    ws = _ws(tmp_path, files)
+    result = ws.scan()
+    assert result.issues["label"] == 0
+    assert any("no better than naming the largest class" in w for w in result.warnings)
+    assert len(ws.findings("label", only_issues=False)) == 4  # still ranked
+    ws.close()
