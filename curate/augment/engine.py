@@ -29,6 +29,7 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -254,9 +255,22 @@ def split_source(cat) -> str | None:
 
 
 def _jobs_for(
-    parents: list[_Parent], key: str, n: int, used: set[tuple[str, int]], start: int
+    parents: list[_Parent],
+    key: str,
+    n: int,
+    used: set[tuple[str, int]],
+    start: int,
+    have: dict[str, int] | None = None,
 ) -> list[_Job]:
-    """``n`` jobs cycling over ``parents``, each with the next copy number not used yet."""
+    """``n`` jobs cycling over ``parents``, each with the next copy number not used yet.
+
+    Parents with fewest children made before go first (``have``; default:
+    counted from ``used``), so a run resumed after Ctrl-C spreads its copies
+    as the uninterrupted run would have, and makes the same samples.
+    """
+    if have is None:
+        have = _children_per_parent(used)
+    parents = sorted(parents, key=lambda p: have.get(p.sample_id, 0))  # stable
     jobs: list[_Job] = []
     next_copy: dict[str, int] = {}
     for k in range(n):
@@ -612,8 +626,6 @@ def run_augment(
             classes=entries, added=0, duplicates=0, unchanged=0, seconds=0.0,
             images_per_second=0.0, **report,
         )  # fmt: skip
-    policies_repo.save_policy(cat, policy.hash, policy.name, policy.to_document())
-
     from curate.augment.build import albumentations
 
     doc = json.dumps(policy.to_document(), sort_keys=True)
@@ -632,7 +644,13 @@ def run_augment(
     for entry, _ in todo:  # compiled here, so forked workers inherit them ready
         _pipeline(doc, entry.pipeline)
     stats = {e.class_id: {"added": 0, "duplicates": 0, "unchanged": 0} for e in entries}
-    writer = _Writer(cat, objects)
+    # The policy is stored with the first samples that name it: a run that
+    # fails before making any leaves no policy behind.
+    writer = _Writer(
+        cat,
+        objects,
+        lambda: policies_repo.save_policy(cat, policy.hash, policy.name, policy.to_document()),
+    )
 
     def drain() -> None:
         """Wait until every finished sample is stored; count new ones and duplicates."""
@@ -669,7 +687,7 @@ def run_augment(
                             pool, entry.pipeline, request.copies, used, len(jobs), made_before
                         )
                     elif n > 0:  # balancing, or topping up after duplicates / unchanged draws
-                        jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs))
+                        jobs += _jobs_for(pool, entry.pipeline, n, used, len(jobs), made_before)
                 if not jobs:
                     break
                 total = max(total, done + len(jobs))
@@ -716,6 +734,21 @@ def run_augment(
     seconds = time.perf_counter() - started
     if cancelled:
         raise Cancelled(f"cancelled; {added} augmented samples were kept")
+    classes = [  # the rounds ran out: the policy keeps making what exists
+        c.model_copy(update={"note": f"{c.needed - c.added} short: the policy kept repeating"})
+        if c.added < c.needed
+        else c
+        for c in classes
+    ]
+    short = [c for c in classes if c.added < c.needed]
+    if short:
+        named = ", ".join(f"{c.name!r} ({c.needed - c.added})" for c in short[:5])
+        report["warnings"].append(
+            f"{sum(c.needed - c.added for c in short)} samples short of the target for "
+            f"{named}: after {MAX_ROUNDS} rounds the policy still made only duplicates or "
+            "unchanged images (too few distinct outputs per parent, e.g. flips alone); "
+            "use a policy with continuous parameters (rotation, shifts, brightness)"
+        )
     return AugmentReport(
         classes=classes,
         added=added,
@@ -783,9 +816,11 @@ class _Writer:
     one writer.
     """
 
-    def __init__(self, cat, objects) -> None:
+    def __init__(self, cat, objects, before_first: Callable[[], Any] = lambda: None) -> None:
+        """``before_first``: called on the writer thread before the first group is stored."""
         self.cat = cat
         self.objects = objects
+        self._before_first: Callable[[], Any] | None = before_first
         self.waiting: list[pa.Table] = []
         self.waiting_rows = 0
         self.waiting_bytes = 0
@@ -825,7 +860,8 @@ class _Writer:
         table = pa.concat_tables(self.waiting)
         self.waiting, self.waiting_rows, self.waiting_bytes = [], 0, 0
         self._started = time.monotonic()
-        self._running = self._pool.submit(_write, self.cat, self.objects, table)
+        first, self._before_first = self._before_first, None
+        self._running = self._pool.submit(_write, self.cat, self.objects, table, first)
 
     def _collect(self) -> None:
         try:
@@ -848,18 +884,19 @@ class _Writer:
         self._pool.shutdown(wait=True)
 
 
-def _write(cat, objects, table: pa.Table) -> dict[int, list[int]]:
+def _write(cat, objects, table: pa.Table, first: Callable[[], Any] | None = None):
     """Store samples in one transaction; (added, duplicates) per class."""
     from curate.store import changes_repo
 
-    before = cat.scalar("SELECT coalesce(max(sid), -1) FROM samples")
-    sids = changes_repo.add_sample_table(cat, objects, table)
+    if first is not None:
+        first()
+
+    # A duplicate of a sample the user dropped is a duplicate, not a way back in.
+    _, recorded = changes_repo.add_new_samples(cat, objects, table, revive_dropped=False)
+    new = set(recorded)
     counts: dict[int, list[int]] = {}
-    seen: set[int] = set()
-    for class_id, sid in zip(table.column("class_id").to_pylist(), sids, strict=True):
-        count = counts.setdefault(class_id, [0, 0])
-        count[0 if sid > before and sid not in seen else 1] += 1
-        seen.add(sid)
+    for row, class_id in enumerate(table.column("class_id").to_pylist()):
+        counts.setdefault(class_id, [0, 0])[0 if row in new else 1] += 1
     return counts
 
 

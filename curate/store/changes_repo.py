@@ -119,8 +119,23 @@ def add_sample_table(cat: Catalog, objects: ObjectStore, table: pa.Table) -> lis
     workers hash the bytes and write the recipe JSON, so storing a sample here
     costs no Python object and no JSON encoding per row.
     """
+    return add_new_samples(cat, objects, table, revive_dropped=True)[0]
+
+
+def add_new_samples(
+    cat: Catalog, objects: ObjectStore, table: pa.Table, *, revive_dropped: bool
+) -> tuple[list[int], list[int]]:
+    """(sid of each row, the rows that got an ``add``): :func:`add_sample_table` that says
+    which rows were new to the working state.
+
+    A row whose image is live or pending already gets no add. One whose image
+    was dropped (its newest change is a drop) gets one only with
+    ``revive_dropped``: an engine topping up a class must not bring back what
+    the user took out. An image stored but never recorded (its pending add was
+    reset) is added again either way.
+    """
     if table.num_rows == 0:
-        return []
+        return [], []
     table = table.select(NEW_SAMPLE_SCHEMA.names).cast(NEW_SAMPLE_SCHEMA)
     ids = table.column("sample_id").to_pylist()
     known = ingest_repo.known_sample_ids(cat, ids)
@@ -167,12 +182,18 @@ def add_sample_table(cat: Catalog, objects: ObjectStore, table: pa.Table) -> lis
         if known:
             tx.register("probe_sids", pa.table({"sid": pa.array(list(known.values()), pa.int64())}))
             try:
+                dropped = (
+                    ""
+                    if revive_dropped
+                    else "UNION SELECT sid FROM changes SEMI JOIN probe_sids USING (sid) "
+                    "GROUP BY sid HAVING arg_max(op, change_id) = 'drop' "
+                )
                 skip = {
                     r[0]
                     for r in tx.execute(
                         "SELECT sid FROM changes SEMI JOIN probe_sids USING (sid) "
                         "WHERE version_id IS NULL AND op = 'add' "
-                        "UNION SELECT sid FROM working SEMI JOIN probe_sids USING (sid)"
+                        "UNION SELECT sid FROM working SEMI JOIN probe_sids USING (sid) " + dropped
                     ).fetchall()
                 }
             finally:
@@ -203,4 +224,4 @@ def add_sample_table(cat: Catalog, objects: ObjectStore, table: pa.Table) -> lis
                     schema=CHANGE_SCHEMA,
                 ),
             )
-    return sids
+    return sids, todo

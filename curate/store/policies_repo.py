@@ -53,12 +53,15 @@ def used_copies(cat: Catalog, policy_hash: str) -> set[tuple[str, int]]:
     """(parent sample_id, copy) pairs this policy already made, dropped samples included.
 
     A later run continues with fresh copy numbers instead of remaking (and so
-    re-adding) a sample the user dropped.
+    re-adding) a sample the user dropped. A sample whose pending add was
+    forgotten (``curate reset``) has no change left and does not count: the
+    same command makes the same samples again.
     """
     rows = cat.rows(
         """
-        SELECT parents[1], CAST(recipe->>'copy' AS INTEGER) FROM samples
-        WHERE origin = 'augmented' AND recipe->>'policy' = ?
+        SELECT s.parents[1], CAST(s.recipe->>'copy' AS INTEGER) FROM samples s
+        WHERE s.origin = 'augmented' AND s.recipe->>'policy' = ?
+          AND EXISTS (SELECT 1 FROM changes c WHERE c.sid = s.sid)
         """,
         [policy_hash],
     )

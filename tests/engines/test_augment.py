@@ -227,6 +227,88 @@ def test_a_dropped_augmented_sample_is_not_made_again(ws):
     assert victim["sample_id"] not in live and len(live) == 18
 
 
+FLIPS = {
+    "name": "flips",
+    "seed": 3,
+    "pipeline": [
+        {"transform": "HorizontalFlip", "p": 0.5},
+        {"transform": "VerticalFlip", "p": 0.5},
+    ],
+}
+
+
+def test_a_later_run_never_brings_dropped_samples_back(ws):
+    """Flips make 3 distinct images per parent: a later run remakes dropped ones. They
+    were re-added as pending adds (and counted as duplicates, so the class overshot)."""
+    policy = Policy(**FLIPS)
+    ws.augment(policy, target_per_class=8, classes=["b"], workers=1)
+    dropped = set(_augmented(ws).column("sample_id").to_pylist())
+    assert len(dropped) == 4
+    ws.drop(list(dropped))
+    ws.commit("dropped")
+    report = ws.augment(policy, target_per_class=8, classes=["b"], workers=1)
+    live = set(_augmented(ws).column("sample_id").to_pylist())
+    assert not live & dropped
+    assert report.added == len(live) and _train_counts(ws)["b"] == 4 + len(live) <= 8
+
+
+def test_after_reset_the_same_command_makes_the_same_samples(ws):
+    policy = Policy(**SHORT)
+    ws.augment(policy, target_per_class=12, workers=1)
+    first = set(_augmented(ws).column("sample_id").to_pylist())
+    ws.reset()
+    assert _augmented(ws).num_rows == 0
+    again = ws.augment(policy, target_per_class=12, workers=1)
+    assert again.added == 18 and again.duplicates == 0
+    assert set(_augmented(ws).column("sample_id").to_pylist()) == first
+
+
+def test_a_resumed_balancing_run_makes_what_an_uninterrupted_one_does(ws, tmp_path: Path):
+    import shutil
+
+    from curate.api import Workspace
+    from curate.augment.engine import AugmentRequest, run_augment
+
+    ws.close()
+    shutil.copytree(ws.root, tmp_path / "whole")
+    policy = Policy(**SHORT)
+    polls = {"n": 0}
+
+    def cancel() -> bool:
+        polls["n"] += 1
+        return polls["n"] >= 1
+
+    with pytest.raises(Cancelled), ws.writing() as cat:
+        request = AugmentRequest(target_per_class=24, classes=["c"], workers=1, chunk_size=3)
+        run_augment(cat, ws.objects, policy, request, cancel=cancel)
+    assert _augmented(ws).num_rows == 3  # 2 children of one parent, 1 of the other
+    ws.augment(policy, target_per_class=24, classes=["c"], workers=1)
+    with Workspace.open(tmp_path / "whole") as whole:
+        whole.augment(policy, target_per_class=24, classes=["c"], workers=1)
+        expected = set(_augmented(whole).column("sample_id").to_pylist())
+    assert set(_augmented(ws).column("sample_id").to_pylist()) == expected
+
+
+def test_a_class_the_policy_cannot_fill_is_reported_short(ws):
+    policy = Policy(**FLIPS)  # at most 3 new images per parent: c (2 parents) gets 6
+    report = ws.augment(policy, target_per_class=12, classes=["c"], workers=1)
+    [c] = [x for x in report.classes if x.name == "c"]
+    assert c.added < c.needed and c.note.startswith(f"{c.needed - c.added} short")
+    assert any("short of the target" in w and "'c'" in w for w in report.warnings)
+
+
+def test_a_run_that_fails_stores_no_policy(ws, monkeypatch):
+    import curate.augment.engine as engine
+
+    def broken(jobs, context):
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(engine, "augment_batch", broken)
+    with pytest.raises(RuntimeError, match="worker died"):
+        ws.augment(Policy(**SHORT), target_per_class=12, workers=1)
+    assert ws.policies() == []
+
+
 def test_copies_mode_and_class_filter(ws):
     report = ws.augment(Policy(**SHORT), balance=False, copies=2, classes=["c"], workers=1)
     assert report.added == 4
