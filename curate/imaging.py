@@ -141,10 +141,16 @@ def decode(
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """uint8 array (H, W) or (H, W, C) -> PNG bytes. Deterministic for equal arrays."""
+    """uint8 array (H, W) or (H, W, C) -> PNG bytes. Deterministic for equal arrays.
+
+    Other dtypes are refused, not cast: casting would store float pixels in
+    [0, 1] as black and wrap negative or large values around.
+    """
     from PIL import Image
 
-    array = np.ascontiguousarray(array, dtype=np.uint8)
+    if array.dtype != np.uint8:
+        raise ValueError(f"PNG pixels must be uint8, got {array.dtype}")
+    array = np.ascontiguousarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     buf = io.BytesIO()

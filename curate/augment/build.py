@@ -12,8 +12,14 @@ Checks, each reported with the path of the bad field:
 * every parameter is a parameter of that transform (close names suggested);
 * albumentations' own pydantic schema accepts the values (types, ranges,
   ``p`` in [0, 1]);
+* no parameter is NaN or infinite (the policy is stored as JSON, which has
+  neither);
 * the transform works on image-only data (no masks, boxes, keypoints or
   metadata needed), by applying each step once to a small dummy image.
+
+Materializing checks more (:func:`try_steps`, on real images): samples are
+stored as 8-bit images, so a step must return uint8, which online use does
+not require.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -63,6 +70,12 @@ _DATA_WORDS = {
     "volume": "3D volumes",
     "volumes": "3D volumes",
 }
+# How albumentations says a transform found no mask, boxes or keypoints to work
+# on: ConstrainedCoarseDropout warns "Neither valid mask nor bboxes provided, do
+# not apply ..." and returns its input; CropNonEmptyMaskIfExists raises "Can not
+# find mask for ...". Both words must appear, so an unrelated message is not taken.
+_DATA_NAMED = re.compile(r"\b(masks?|bboxes|keypoints)\b", re.IGNORECASE)
+_ABSENT = re.compile(r"\b(provided|find|found|missing|given|without)\b", re.IGNORECASE)
 
 
 def albumentations():
@@ -136,6 +149,38 @@ def _param_names(cls: type) -> tuple[list[str], bool]:
     return names, varkw
 
 
+def _missing_data(text: str) -> list[str]:
+    """The data keys (mask, bboxes, ...) a message says were missing; [] for other messages."""
+    if not _ABSENT.search(text):
+        return []
+    return sorted({word.lower() for word in _DATA_NAMED.findall(text)})
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """Path of the first NaN or infinity in a parameter value, None if there is none.
+
+    The policy's JSON (its hash, the stored document, the copy workers get)
+    would write it as null, which then no longer validates.
+    """
+    if isinstance(value, float | np.floating):
+        return None if math.isfinite(value) else path
+    if isinstance(value, list | tuple):
+        found = (_non_finite(v, f"{path}[{i}]") for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        found = (_non_finite(v, f"{path}.{k}") for k, v in value.items())
+    else:
+        return None
+    return next((where for where in found if where is not None), None)
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[2]
+
+
+def _kind(channels: int) -> str:
+    return {1: "grayscale", 3: "RGB"}.get(channels, f"{channels}-channel")
+
+
 def _validation_issues(exc: BaseException, path: str) -> list[PolicyIssue]:
     """albumentations re-raises its pydantic errors as ValueError(str(e)) from e."""
     from pydantic import ValidationError
@@ -207,7 +252,13 @@ class _Builder:
             return None
         names, varkw = _param_names(cls)
         bad = False
-        for key in step.params:
+        for key, value in step.params.items():
+            where = _non_finite(value, f"{path}.{key}")
+            if where is not None:
+                self.issues.append(
+                    PolicyIssue(path=where, message="NaN and infinity are not allowed")
+                )
+                bad = True
             if key in names or key == "strict" or varkw:
                 continue
             close = suggest(key, names, n=1)
@@ -251,14 +302,21 @@ class _Builder:
         return built
 
     def _dry_run(self, cls: type, kwargs: dict[str, Any], name: str, path: str) -> bool:
-        """Apply the step once (p=1) to a dummy image: catches steps that need boxes or masks."""
+        """Apply the step once (p=1) to a dummy image: catches steps that need boxes or masks.
+
+        Warnings are recorded: some transforms that find no mask or boxes only
+        warn and return their input, so a policy of them would make nothing.
+        """
         A = albumentations()
         image = np.full((64, 64, 3), 127, np.uint8)
         image[16:48, 16:48] = 200
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                A.Compose([cls(**{**kwargs, "p": 1.0})], seed=0)(image=image)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # step() reported the constructor's own
+                    compose = A.Compose([cls(**{**kwargs, "p": 1.0})], seed=0)
+                out = compose(image=image)["image"]
             except KeyError as exc:
                 self.issues.append(_needs_issue(path, name, [str(exc.args[0])]))
                 return False
@@ -269,16 +327,37 @@ class _Builder:
                         PolicyIssue(path=path, message=f"{name} needs extra inputs: {text}")
                     )
                     return False
+                missing = _missing_data(text)
+                if missing:
+                    self.issues.append(_needs_issue(path, name, missing, either=True))
+                    return False
                 # Anything else may depend on the data (e.g. a crop larger than
                 # the dummy): the workspace check reruns it on real images.
+                return True
+        missing = sorted({key for w in caught for key in _missing_data(str(w.message))})
+        if missing:
+            self.issues.append(_needs_issue(path, name, missing, either=True))
+            return False
+        if out.dtype != np.uint8:
+            # Not an error: online, a policy may end in Normalize for the model.
+            self.issues.append(
+                PolicyIssue(
+                    path=path,
+                    message=f"{name} returns {out.dtype} images: usable online, but augment "
+                    "run and preview refuse it (materialized samples must be uint8)",
+                    level="warning",
+                )
+            )
         return True
 
 
-def _needs_issue(path: str, name: str, keys: list[str]) -> PolicyIssue:
+def _needs_issue(path: str, name: str, keys: list[str], *, either: bool = False) -> PolicyIssue:
+    """``either``: any one of ``keys`` would do (a message that none was provided)."""
     words = sorted({_DATA_WORDS.get(k, repr(k)) for k in keys})
+    joined = (" or " if either else " and ").join(words)
     return PolicyIssue(
         path=f"{path}.transform",
-        message=f"{name} needs {' and '.join(words)}, but policies augment image-only data",
+        message=f"{name} needs {joined}, but policies augment image-only data",
     )
 
 
@@ -358,17 +437,18 @@ def check_on_image(policy: Policy, key: str, image: np.ndarray, what: str) -> li
 def try_steps(
     policy: Policy, key: str, image: np.ndarray, what: str
 ) -> tuple[list[PolicyIssue], list[str]]:
-    """Apply each step of pipeline ``key`` once (p=1) to a real ``image``.
+    """Apply each step of pipeline ``key`` once (p=1) to a real ``image``, as materializing would.
 
-    Returns (failures, size changes): the steps that fail on it, and warnings for
-    the steps that change its size (augmented samples would not match their
-    class's size). ``what`` describes the image ("class '3' grayscale 8x8 images").
+    Returns (failures, changes): the steps that fail on it or return something
+    other than uint8 pixels (a sample is stored as an 8-bit image; online use,
+    which does not come here, may normalize), and warnings for the steps that
+    change its size or channel count (augmented samples would not match their
+    class). ``what`` describes the image ("class '3' grayscale 8x8 images").
     """
     A = albumentations()
     names = registry()
     path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
-    h, w = image.shape[:2]
-    issues, resized = [], []
+    issues, changed = [], []
     for here, step in leaf_steps(steps_for_key(policy, key), path):
         cls = names[step.transform]
         with warnings.catch_warnings():
@@ -381,12 +461,37 @@ def try_steps(
                     PolicyIssue(path=here, message=f"{step.transform} fails on {what}: {text}")
                 )
                 continue
-        if out.shape[:2] != (h, w):
-            resized.append(
-                f"{here} ({step.transform}) makes {what} {out.shape[1]}x{out.shape[0]}: "
-                f"augmented samples will not have their parents' size ({w}x{h})"
+        if out.dtype != np.uint8:
+            issues.append(
+                PolicyIssue(
+                    path=here,
+                    message=f"{step.transform} returns {out.dtype} images; materialized "
+                    "samples must be uint8 (normalize in your training code)",
+                )
             )
-    return issues, resized
+            continue
+        changed += _shape_changes(image, out, f"{here} ({step.transform}) makes {what}")
+    return issues, changed
+
+
+def _shape_changes(image: np.ndarray, out: np.ndarray, makes: str) -> list[str]:
+    """Warnings for an output whose size or channel count differs from its parent's."""
+    h, w = image.shape[:2]
+    found = []
+    if out.shape[:2] != (h, w):
+        found.append(
+            f"{makes} {out.shape[1]}x{out.shape[0]}: "
+            f"augmented samples will not have their parents' size ({w}x{h})"
+        )
+    before, after = _kind(_channels(image)), _kind(_channels(out))
+    if after != before:
+        stored = f"{makes} {after}: augmented samples will be stored as {after}, not {before}"
+        # The stored mode follows the pixels; a split loads (to_torch, scans) as
+        # RGB once any of its samples is RGB, so one class's RGB copies turn a
+        # grayscale dataset into an RGB one.
+        spreads = "; a split with any RGB sample loads all its images as RGB"
+        found.append(f"{stored} like their parents{spreads if after == 'RGB' else ''}")
+    return found
 
 
 # Odd 128-bit constants (golden ratio, splitmix) spreading a 32-bit seed over PCG64's state.

@@ -2,7 +2,9 @@
 
 Contract with datasets (``version.to_torch(split, transform=...)`` and any
 plain ``torch.utils.data.Dataset``): the transform is called on one uint8
-array (H, W[, C]) and returns one; if it has ``seed_worker(worker_id,
+array (H, W[, C]) and returns one (float, if the policy ends in ``Normalize``
+or ``ToFloat``: fine here, unlike materializing, which stores 8-bit images
+and refuses such a policy); if it has ``seed_worker(worker_id,
 num_workers)``, the dataset calls that once in each DataLoader worker (and
 ``(0, 1)`` in the main process) before the first item.
 
@@ -11,7 +13,9 @@ worker id, worker count): the same seed and worker count give the same
 augmented items, run after run. Workers are re-created every epoch (unless
 ``persistent_workers=True``), so call :meth:`AugmentTransform.set_epoch`
 before each epoch, as with ``DistributedSampler.set_epoch``, to see new
-augmentations each epoch.
+augmentations each epoch. The transform pickles with its epoch (and without
+its compiled pipeline), so workers started with spawn or forkserver, which
+receive a pickled copy, use it too.
 """
 
 from __future__ import annotations

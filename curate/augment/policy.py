@@ -169,6 +169,10 @@ class Policy(BaseModel):
     )
 
     _warnings: list[PolicyIssue] = PrivateAttr(default_factory=list)
+    # Pickled with the policy: DataLoader workers started with spawn or
+    # forkserver receive a pickled policy, and the epoch of set_epoch() lives
+    # on this transform. It pickles without its compiled pipeline, which each
+    # worker rebuilds (AugmentTransform.__getstate__).
     _online: Any = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
@@ -330,13 +334,6 @@ class Policy(BaseModel):
 
     def __hash__(self) -> int:
         return hash((self.hash, self.name, self.description))
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The compiled online pipeline is rebuilt where it is used (DataLoader
-        # workers started with spawn receive a pickled policy).
-        state = super().__getstate__()
-        state["__pydantic_private__"] = {**(state["__pydantic_private__"] or {}), "_online": None}
-        return state
 
     @classmethod
     def from_data(cls, data: Any, *, source: str | None = None) -> Policy:

@@ -121,3 +121,56 @@ def test_through_version_to_torch(tmp_path):
         assert all(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
         raw = [dataset.image(i) for i in range(len(dataset))]
         assert any(not np.array_equal(x, r) for x, r in zip(first, raw, strict=True))
+
+
+def _version_epoch(dataset, policy, epoch: int, context: str) -> np.ndarray:
+    loader = DataLoader(dataset, batch_size=6, num_workers=2, multiprocessing_context=context)
+    policy.set_epoch(epoch)
+    return torch.cat([images for images, _ in loader]).numpy()
+
+
+def test_set_epoch_reaches_spawned_workers(tmp_path):
+    """Spawn (the default on macOS and Windows) pickles the policy into each worker: the
+    epoch must travel with it (each worker used to start at epoch 0). One spawned epoch
+    only: starting spawned workers costs seconds."""
+    from curate.api import Workspace
+    from tests.engines.test_augment import make_folder
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", size=10))
+        ws.commit("v1")
+        policy = Policy(**POLICY)
+        dataset = ws.version("HEAD").to_torch("train", transform=policy)
+        forked = [_version_epoch(dataset, policy, epoch, "fork") for epoch in (0, 1)]
+        spawned = _version_epoch(dataset, policy, 1, "spawn")
+    assert not np.array_equal(forked[0], forked[1])
+    assert np.array_equal(spawned, forked[1])
+
+
+def test_a_normalizing_policy_is_for_online_use_only(tmp_path):
+    """Float output is what a model wants online; stored samples are 8-bit images, so
+    run and preview refuse it before writing (they used to store black or wrapped pixels)."""
+    from curate.api import Workspace
+    from curate.augment.policy import PolicyInvalid
+    from tests.engines.test_augment import make_folder
+
+    policy = Policy(
+        name="normalized",
+        pipeline=[
+            {"transform": "Rotate", "limit": 10, "p": 1.0},
+            {"transform": "Normalize", "mean": 0.5, "std": 0.25, "p": 1.0},
+        ],
+    )
+    assert [(i.path, i.level) for i in policy.warnings] == [("pipeline[1]", "warning")]
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", size=10))
+        ws.commit("v1")
+        dataset = ws.version("HEAD").to_torch("train", transform=policy)
+        image, _ = dataset[0]
+        assert image.dtype == np.float32 and image.shape == (10, 10, 1) and image.min() < 0
+        refused = r"pipeline\[1\]: Normalize returns float32 images; materialized samples"
+        with pytest.raises(PolicyInvalid, match=refused):
+            ws.augment(policy, target_per_class=12, workers=1)
+        with pytest.raises(PolicyInvalid, match=refused):
+            ws.augment_preview(policy, n=2)
+        assert ws.samples(origins=["augmented"]).num_rows == 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from curate.imaging import _decode_png_fast, decode
+from curate.imaging import _decode_png_fast, decode, encode_png
 
 RNG = np.random.default_rng(0)
 GREY = RNG.integers(0, 256, (13, 17), dtype=np.uint8)
@@ -134,3 +134,24 @@ def test_a_stored_image_above_pillows_own_limit_still_decodes(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4,096 pixels: over twice the limit
     assert decode(buf.getvalue(), mode="RGB").shape == (64, 64, 3)
     assert Image.MAX_IMAGE_PIXELS == 1000  # put back afterwards
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.full((4, 4), 0.8, np.float32),  # a ToFloat output: was stored black
+        np.full((4, 4, 3), -1.5, np.float32),  # a Normalize output: wrapped around
+        np.full((4, 4), 300, np.int64),
+    ],
+)
+def test_encode_png_refuses_pixels_that_are_not_uint8(array):
+    with pytest.raises(ValueError, match=f"PNG pixels must be uint8, got {array.dtype}"):
+        encode_png(array)
+
+
+def test_encode_png_round_trips_uint8():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    colour = np.stack([grey, grey + 1, grey + 2], axis=-1)[:, ::-1]  # not contiguous
+    assert np.array_equal(decode(encode_png(grey)), grey)
+    assert np.array_equal(decode(encode_png(grey[:, :, None])), grey)
+    assert np.array_equal(decode(encode_png(colour)), colour)

@@ -191,6 +191,33 @@ def test_policy_with_boxes_in_albumentations_form_is_refused():
             "pipeline[0].transform: BBoxSafeRandomCrop needs bounding boxes",
         ),
         (
+            # warns "Neither valid mask nor bboxes provided" and returns its input
+            "name: x\npipeline: [{transform: ConstrainedCoarseDropout}]\n",
+            "pipeline[0].transform: ConstrainedCoarseDropout needs bounding boxes or masks",
+        ),
+        (
+            "name: x\npipeline:\n  - {transform: OneOf, transforms: [{transform: Blur}, "
+            "{transform: ConstrainedCoarseDropout}]}\n",
+            "pipeline[0].transforms[1].transform: ConstrainedCoarseDropout needs",
+        ),
+        (
+            # raises "Can not find mask for CropNonEmptyMaskIfExists"
+            "name: x\npipeline: [{transform: CropNonEmptyMaskIfExists, height: 8, width: 8}]\n",
+            "pipeline[0].transform: CropNonEmptyMaskIfExists needs masks",
+        ),
+        (
+            "name: x\npipeline: [{transform: Rotate, limit: 30, fill: .nan, p: 1.0}]\n",
+            "pipeline[0].fill: NaN and infinity are not allowed",
+        ),
+        (
+            "name: x\npipeline: [{transform: Affine, translate_percent: {x: [0, .inf]}}]\n",
+            "pipeline[0].translate_percent.x[1]: NaN and infinity are not allowed",
+        ),
+        (
+            "name: x\npipeline: [{transform: Blur, p: .nan}]\n",
+            "pipeline[0].p: NaN and infinity are not allowed",
+        ),
+        (
             "name: x\npipeline: [{transform: CoarseDropout3D}]\n",
             "pipeline[0].transform: CoarseDropout3D works on 3D volumes",
         ),
@@ -246,6 +273,84 @@ def test_errors_are_curate_errors_with_one_line():
 
 def test_a_valid_policy_has_no_issues():
     assert validate_policy_text(SHORT_FORM) == []
+
+
+def test_a_json_nan_is_refused_before_it_becomes_null():
+    """json.loads reads NaN; the policy's own JSON would write null, which does not load."""
+    text = '{"name": "x", "pipeline": [{"transform": "Rotate", "fill": [0, NaN, 0]}]}'
+    with pytest.raises(PolicyInvalid, match=r"^pipeline\[0\]\.fill\[1\]: NaN and infinity"):
+        parse_policy_text(text, format="json")
+
+
+def test_a_transform_warning_of_missing_data_is_an_error():
+    """Any transform that warns it got no mask/boxes/keypoints, not only the known ones."""
+    import warnings
+
+    from curate.augment.build import albumentations
+
+    A = albumentations()
+
+    class KeypointsOnly(A.ImageOnlyTransform):
+        def apply(self, img, **params):
+            warnings.warn("No keypoints provided, nothing to do", UserWarning, stacklevel=2)
+            return img
+
+    name = f"{KeypointsOnly.__module__}.KeypointsOnly"
+    errors = _errors(f"name: x\npipeline: [{{transform: {name}}}]\n")
+    assert errors == [
+        f"pipeline[0].transform: {name} needs keypoints, but policies augment image-only data"
+    ]
+
+
+@pytest.mark.parametrize("step", ["{transform: ToFloat}", "{transform: Normalize, p: 0.5}"])
+def test_float_output_is_a_warning_not_an_error(step):
+    """Online, a policy may end in Normalize; materializing refuses it (see try_steps)."""
+    issues = validate_policy_text(f"name: x\npipeline: [{{transform: Blur}}, {step}]\n")
+    assert [(i.path, i.level) for i in issues] == [("pipeline[1]", "warning")]
+    assert "returns float32 images" in issues[0].message
+
+
+def test_materializing_refuses_steps_that_do_not_return_uint8():
+    from curate.augment.build import check_on_image
+
+    policy = parse_policy_text(
+        "name: x\npipeline:\n"
+        "  - {transform: Rotate, limit: 10, p: 1.0}\n"
+        "  - {transform: ToFloat}\n"
+        "  - {transform: OneOf, transforms: [{transform: Blur}, {transform: Normalize}]}\n"
+    )
+    image = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    issues = check_on_image(policy, "default", image, "8x8 images")
+    assert [str(i) for i in issues] == [
+        "pipeline[1]: ToFloat returns float32 images; materialized samples must be uint8 "
+        "(normalize in your training code)",
+        "pipeline[2].transforms[1]: Normalize returns float32 images; materialized samples "
+        "must be uint8 (normalize in your training code)",
+    ]
+
+
+def test_a_step_that_changes_the_channel_count_is_a_warning():
+    """Grey parents made RGB would turn their whole split RGB when it loads."""
+    from curate.augment.build import try_steps
+
+    policy = parse_policy_text(
+        "name: x\npipeline:\n  - {transform: ToRGB, p: 1.0}\n"
+        "  - {transform: ToGray, num_output_channels: 1, p: 1.0}\n"
+    )
+    grey = np.zeros((8, 8), np.uint8)
+    issues, changes = try_steps(policy, "default", grey, "class '5' grayscale 8x8 images")
+    assert issues == []
+    assert changes == [
+        "pipeline[0] (ToRGB) makes class '5' grayscale 8x8 images RGB: augmented samples will "
+        "be stored as RGB, not grayscale like their parents; a split with any RGB sample "
+        "loads all its images as RGB"
+    ]
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    _, changes = try_steps(policy, "default", rgb, "RGB 8x8 images")
+    assert changes == [
+        "pipeline[1] (ToGray) makes RGB 8x8 images grayscale: augmented samples will be "
+        "stored as grayscale, not RGB like their parents"
+    ]
 
 
 def test_missing_file_and_unknown_preset(tmp_path):
@@ -318,5 +423,9 @@ def test_policy_is_picklable_and_hashable():
 
     policy = parse_policy_text(SHORT_FORM)
     policy(np.zeros((8, 8), np.uint8))  # builds the online pipeline
+    policy.set_epoch(3)
     again = pickle.loads(pickle.dumps(policy))
     assert again == policy and hash(again) == hash(policy)
+    # the epoch travels (spawned DataLoader workers), the compiled pipeline does not
+    assert again._online.epoch == 3 and again._online.policy is again
+    assert again._online._compose is None
