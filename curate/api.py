@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curate.core.models import IngestFormat, IngestReport, WorkspaceStatus
 from curate.core.progress import CancelFn, ProgressFn, no_progress
-from curate.errors import InvalidInput, WorkspaceExists, WorkspaceLocked
+from curate.errors import InvalidInput, WorkspaceExists
 from curate.store.catalog import Catalog
 from curate.store.lock import WriterLock
 from curate.store.objects import ObjectStore
@@ -180,7 +180,7 @@ class Workspace:
         *,
         format: IngestFormat | str = IngestFormat.AUTO,
         path_column: str = "path",
-        label_column: str = "label",
+        label_column: str | None = None,
         split_column: str = "split",
         image_column: str | None = None,
         max_pixels: int | None = None,
@@ -393,7 +393,6 @@ class Workspace:
             first = exc.errors()[0]
             raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         self._lock.check_writable()  # a read-only workspace: say so before the scan, not after
-        self._check_catalog_free()
         out = run_scan(
             self.catalog(),
             self.objects,
@@ -428,31 +427,6 @@ class Workspace:
             "JOIN working w ON w.class_id = c.class_id GROUP BY ALL ORDER BY 1"
         )
         return out.result(run_id, plan, [(int(a), b, int(n)) for a, b, n in counts])
-
-    def _check_catalog_free(self) -> None:
-        """Raise now if a program outside curate holds the catalog file (a DuckDB client
-        left open): a scan finds out before it computes, not when it records.
-
-        A curate writer holding the lock is no reason to stop: the scan waits
-        for it when it records (it will be done by then).
-        """
-        try:
-            self._lock.acquire(wait=0.0)
-        except WorkspaceLocked:
-            return  # a curate command is writing: recording will wait for it
-        try:
-            self.catalog(write=True)
-        except WorkspaceLocked:
-            raise WorkspaceLocked(
-                "the workspace catalog is open in another program",
-                hint="close the program (a DuckDB client?) that has .curate/catalog.duckdb "
-                "open, then scan: the scan must write its results there",
-            ) from None
-        finally:
-            if self._catalog is not None and not self._catalog.read_only:
-                self._catalog.close()  # scan on a read-only connection: others may read meanwhile
-                self._catalog = None
-            self._lock.release()
 
     def scan_runs(self):
         """Every recorded scan run, oldest first (:class:`curate.core.findings.ScanRun`)."""

@@ -149,29 +149,6 @@ def _hold_catalog(ws: Path, seconds: float) -> subprocess.Popen:
     return holder
 
 
-def test_scan_refuses_before_it_computes_while_a_duckdb_client_has_the_catalog(
-    workspace, image_folder, monkeypatch
-):
-    """It used to compute the whole scan, then fail to record it and lose it."""
-    from curate.errors import WorkspaceLocked
-
-    workspace.ingest(image_folder)
-    workspace.close()
-
-    def no_scan(*args, **kwargs):
-        raise AssertionError("the scan ran")
-
-    monkeypatch.setattr("curate.scan.engine.run_scan", no_scan)
-    holder = _hold_catalog(workspace.root, 30)
-    try:
-        with pytest.raises(WorkspaceLocked, match="open in another program") as err:
-            workspace.scan()
-        assert "DuckDB client" in err.value.hint
-    finally:
-        holder.kill()
-        holder.wait()
-
-
 def test_a_writer_with_results_waits_for_a_duckdb_client_to_close_the_catalog(workspace):
     workspace.close()
     holder = _hold_catalog(workspace.root, 7)
