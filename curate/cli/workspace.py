@@ -54,7 +54,10 @@ def init_cmd(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     "--path-column", default="path", show_default=True, help="Manifest column with image paths."
 )
 @click.option(
-    "--label-column", default="label", show_default=True, help="Manifest/HF column with labels."
+    "--label-column",
+    default=None,
+    help="Manifest/HF column with labels. Default: 'label'; an HF dataset without one "
+    "uses its only ClassLabel column.",
 )
 @click.option(
     "--split-column", default="split", show_default=True, help="Manifest column with splits."
@@ -76,7 +79,7 @@ def ingest_cmd(
     source: str,
     fmt: str,
     path_column: str,
-    label_column: str,
+    label_column: str | None,
     split_column: str,
     image_column: str | None,
     max_pixels: int | None,

@@ -7,6 +7,7 @@ while enumerating (a path escaping its folder, a symlink pointing outside).
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,11 @@ from curate.errors import InvalidInput, one_line
 from curate.outputs import name_problem
 
 SPLIT_NAMES = {"train", "val", "valid", "validation", "test"}
+#: Other names of one split, as curate names it (folders, manifests, HF DatasetDicts).
+SPLIT_ALIASES = {"valid": "val", "validation": "val"}
+#: Folders operating systems leave behind: never a class or a split (macOS zips
+#: carry __MACOSX/ with a ._ copy of every file).
+JUNK_DIRS = frozenset({"__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information"})
 #: Where `curate export` puts samples without a split (beside train/, val/, ...).
 UNSPLIT_FOLDER = "unsplit"
 MANIFEST_SUFFIXES = {".csv", ".parquet"}
@@ -33,7 +39,7 @@ class Item:
 @dataclass(frozen=True)
 class ColumnNames:
     path: str = "path"
-    label: str = "label"
+    label: str | None = None  # manifest: "label"; HF: "label", else the only ClassLabel
     split: str = "split"
     image: str | None = None  # HF: auto-detected Image feature when None
 
@@ -100,6 +106,18 @@ def _exported_format(source: Path) -> str | None:
         return None
 
 
+def split_name(name: str) -> str:
+    """A split as curate names it: lower case, 'valid' and 'validation' as 'val'."""
+    lowered = name.strip().lower()
+    return SPLIT_ALIASES.get(lowered, lowered)
+
+
+def label_name(name: str) -> str:
+    """A label in Unicode's composed form (NFC): macOS writes folder names decomposed,
+    so 'été' from a folder and 'été' from a CSV would be two classes."""
+    return unicodedata.normalize("NFC", name)
+
+
 # -- image folder ------------------------------------------------------------------
 def _walk_files(top: str, root_real: Path) -> Iterator[tuple[str, str, str | None]]:
     """Yield (path, path relative to top, problem) for every file under ``top``, sorted.
@@ -114,8 +132,8 @@ def _walk_files(top: str, root_real: Path) -> Iterator[tuple[str, str, str | Non
             entries = sorted(it, key=lambda e: e.name)
         subdirs = []
         for entry in entries:
-            if entry.name.startswith("."):
-                continue  # .DS_Store, .git and friends are not inputs
+            if entry.name.startswith(".") or entry.name in JUNK_DIRS:
+                continue  # .DS_Store, .git, __MACOSX and friends are not inputs
             if entry.name in SIDECAR_FILES and entry.is_file(follow_symlinks=False):
                 continue  # an exported dataset's own metadata, not an image to quarantine
             rel = f"{rel_folder}{entry.name}"
@@ -139,12 +157,27 @@ def _walk_files(top: str, root_real: Path) -> Iterator[tuple[str, str, str | Non
 def imagefolder_items(root: Path) -> Iterator[Item]:
     root = root.absolute()
     root_real = root.resolve()
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    split_layout = bool(subdirs) and all(
-        p.name.lower() in SPLIT_NAMES or p.name == UNSPLIT_FOLDER for p in subdirs
+    subdirs = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in JUNK_DIRS
     )
+    is_split = [p.name.lower() in SPLIT_NAMES or p.name == UNSPLIT_FOLDER for p in subdirs]
+    split_layout = bool(subdirs) and all(is_split)
+    if not split_layout and sum(is_split) >= 2:
+        # Split folders beside others (annotations/, a 'dev' split): taking every
+        # top folder as a class would label images 'train' and 'test'. One split
+        # name alone may be a class (CIFAR-100 has a class 'train').
+        named = [p.name for p, split in zip(subdirs, is_split, strict=True) if split]
+        others = [p.name for p, split in zip(subdirs, is_split, strict=True) if not split]
+        raise InvalidInput(
+            f"{root} mixes split folders ({', '.join(named)}) with other folders "
+            f"({', '.join(others[:5])})",
+            hint="move the other folders out, or ingest each split folder on its own "
+            "(split folders: train, val, valid, validation, test)",
+        )
     tops: list[tuple[Path, str | None]] = (
-        [(p, None if p.name == UNSPLIT_FOLDER else p.name.lower()) for p in subdirs]
+        [(p, None if p.name == UNSPLIT_FOLDER else split_name(p.name)) for p in subdirs]
         if split_layout
         else [(root, None)]
     )
@@ -153,7 +186,7 @@ def imagefolder_items(root: Path) -> Iterator[Item]:
             head, sep, _ = rel.partition(os.sep)
             yield Item(
                 uri=path,
-                label=head if sep else None,
+                label=label_name(head) if sep else None,
                 split=split,
                 read=None if problem else _file_reader(path),
                 problem=problem,
@@ -162,15 +195,23 @@ def imagefolder_items(root: Path) -> Iterator[Item]:
 
 # -- manifest ------------------------------------------------------------------------
 def _read_manifest(path: Path):
+    import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     try:
         if path.suffix.lower() == ".parquet":
             return pq.read_table(path)
-        # Everything as strings: labels like "07" must not become integers.
+        # Every column as text, only an empty cell as missing: labels like "007",
+        # "1.50" or "NA" must stay what the file says, not become 7, 1.5 or null.
+        names = pacsv.open_csv(path).schema.names
         return pacsv.read_csv(
-            path, convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True)
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
         )
     except Exception as exc:  # pyarrow raises several types for malformed files
         raise InvalidInput(f"cannot read manifest {path}: {one_line(exc)}") from None
@@ -184,16 +225,17 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
             f"manifest {path.name} has no '{columns.path}' column (columns: {', '.join(names)})",
             hint="name it with --path-column",
         )
-    if columns.label not in names:
+    label_column = columns.label or "label"
+    if label_column not in names:
         # Every row would be quarantined for it: say it once, store nothing.
         raise InvalidInput(
-            f"manifest {path.name} has no '{columns.label}' column (columns: {', '.join(names)})",
+            f"manifest {path.name} has no '{label_column}' column (columns: {', '.join(names)})",
             hint="name it with --label-column",
         )
     base = path.parent.absolute()
     base_real = base.resolve()
     paths = table.column(columns.path).to_pylist()
-    labels = [None if v is None else str(v) for v in table.column(columns.label).to_pylist()]
+    labels = [_cell_label(v) for v in table.column(label_column).to_pylist()]
     splits = (
         [None if v is None else str(v) for v in table.column(columns.split).to_pylist()]
         if columns.split in names
@@ -211,17 +253,13 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
         rel = str(rel)
         full = Path(rel) if os.path.isabs(rel) else base / rel
         uri = os.path.normpath(str(full))
-        label = label.strip() if label else None
-        split = split.strip().lower() if split else None
-        problem = None
-        if not _inside(Path(uri).resolve(), base_real):
-            problem = f"path escapes manifest folder: {rel}"
-        elif not label:
-            problem = "missing label: empty label cell"
-        elif not Path(uri).exists():
-            problem = f"missing file: {rel}"
-        else:
-            problem = _name_problem(label, split or None)
+        label = label_name(label.strip()) if label else None
+        split = split_name(split) if split else None
+        try:
+            problem = _row_problem(uri, rel, label, split, base_real)
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long: this row only
+            problem = f"bad path: {one_line(exc)}"
+            uri = f"{path}:{_shorten(rel)}"
         yield Item(
             uri=uri,
             label=label,
@@ -229,6 +267,30 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
             read=None if problem else _file_reader(uri),
             problem=problem,
         )
+
+
+def _cell_label(value) -> str | None:
+    """A manifest's label cell as text (parquet cells may be numbers); NaN is missing,
+    and a whole float (pandas makes 0.0 of 0 beside a missing value) its integer."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _row_problem(uri: str, rel: str, label, split, base_real: Path) -> str | None:
+    if not _inside(Path(uri).resolve(), base_real):
+        return f"path escapes manifest folder: {_shorten(rel)}"
+    if not label:
+        return "missing label: empty label cell"
+    if not Path(uri).exists():
+        return f"missing file: {_shorten(rel)}"
+    return _name_problem(label, split or None)
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 # -- Hugging Face datasets ----------------------------------------------------------
@@ -271,11 +333,7 @@ def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
                 f"HF dataset {source.name} has no Image column (columns: {', '.join(feats)})",
                 hint="name it with --image-column",
             )
-        label_col = columns.label if columns.label in feats else None
-        if label_col is None:
-            label_col = next(
-                (n for n, f in feats.items() if isinstance(f, datasets.ClassLabel)), None
-            )
+        label_col = _hf_label_column(source, feats, columns.label)
         to_name = None
         if label_col is not None and isinstance(feats[label_col], datasets.ClassLabel):
             to_name = feats[label_col].int2str
@@ -283,6 +341,7 @@ def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
         keep = [image_col] + ([label_col] if label_col else [])
         raw = raw.select_columns(keep)
         tag = split or "data"
+        split = split_name(split) if split else None
         for index, row in enumerate(raw):
             image = row[image_col] or {}
             data, ipath = image.get("bytes"), image.get("path")
@@ -290,9 +349,11 @@ def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
             label = row.get(label_col) if label_col else None
             if label is not None and to_name is not None:
                 label = to_name(int(label)) if int(label) >= 0 else None
+            if label is not None:
+                label = label_name(str(label))
             problem = None
             if label_col is None:
-                problem = f"missing label: dataset has no '{columns.label}' or ClassLabel column"
+                problem = "missing label: dataset has no 'label' or ClassLabel column"
             elif label is None or str(label).strip() == "":
                 problem = "missing label: empty label"
             else:
@@ -312,6 +373,30 @@ def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
                 read=reader,
                 problem=problem,
             )
+
+
+def _hf_label_column(source: Path, feats, asked: str | None) -> str | None:
+    """The label column: the one named (it must exist), else 'label', else the only
+    ClassLabel column. Several ClassLabels and none named: which one is not guessed."""
+    import datasets
+
+    if asked is not None:
+        if asked not in feats:
+            raise InvalidInput(
+                f"HF dataset {source.name} has no '{asked}' column (columns: {', '.join(feats)})",
+                hint="name the label column with --label-column",
+            )
+        return asked
+    if "label" in feats:
+        return "label"
+    class_labels = [n for n, f in feats.items() if isinstance(f, datasets.ClassLabel)]
+    if len(class_labels) > 1:
+        raise InvalidInput(
+            f"HF dataset {source.name} has several ClassLabel columns "
+            f"({', '.join(class_labels)}) and none named 'label'",
+            hint="name the label column with --label-column",
+        )
+    return class_labels[0] if class_labels else None
 
 
 def enumerate_items(source: Path, fmt: IngestFormat, columns: ColumnNames) -> Iterator[Item]:

@@ -373,3 +373,117 @@ def test_hf_rows_whose_label_is_a_path_are_quarantined(workspace, tmp_path):
     (q,) = report.quarantined
     assert q.reason.startswith("bad label: '../bee'")
     assert workspace.status().classes == {"ant": 2}
+
+
+def test_os_junk_folders_are_skipped_and_valid_means_val(workspace, tmp_path):
+    """A macOS zip's __MACOSX/ beside train/ and val/ made every split a class."""
+    root = tmp_path / "data"
+    write_png(root / "train" / "cat" / "0.png", 1)
+    write_png(root / "Validation" / "cat" / "1.png", 2)
+    (root / "__MACOSX" / "train" / "cat").mkdir(parents=True)
+    (root / "__MACOSX" / "train" / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07")
+    report = workspace.ingest(root)
+    assert report.new_classes == ["cat"] and not report.quarantined
+    assert sorted(workspace.samples().column("split").to_pylist()) == ["train", "val"]
+
+
+def test_split_folders_beside_other_folders_are_refused(workspace, tmp_path):
+    root = tmp_path / "data"
+    for split in ("train", "test", "annotations"):
+        write_png(root / split / "cat" / f"{split}.png", len(split))
+    with pytest.raises(InvalidInput, match=r"mixes split folders \(test, train\) with other"):
+        workspace.ingest(root)
+    assert workspace.status().samples == 0
+    # One split name alone may be a class (CIFAR-100 has 'train'): taken as classes.
+    shutil.rmtree(root / "test")
+    assert workspace.ingest(root).new_classes == ["annotations", "train"]
+
+
+def test_manifest_labels_stay_as_written(workspace, tmp_path):
+    """'007' was read as the number 7, '1.50' as 1.5 and 'NA' as missing."""
+    for i in range(4):
+        write_png(tmp_path / "images" / f"{i}.png", i)
+    (tmp_path / "m.csv").write_text(
+        "path,label,split\nimages/0.png,007,train\nimages/1.png,1.50,Valid\n"
+        "images/2.png,NA,test\nimages/3.png,,train\n"
+    )
+    report = workspace.ingest(tmp_path / "m.csv")
+    assert report.new_classes == ["007", "1.50", "NA"]
+    assert reasons(report) == {"3.png": "missing label: empty label cell"}
+    assert sorted(workspace.samples().column("split").to_pylist()) == ["test", "train", "val"]
+
+
+def test_a_bad_manifest_path_quarantines_its_row_only(workspace, tmp_path):
+    """A NUL byte was a traceback and a too-long name failed the whole ingest."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_png(tmp_path / "images" / "ok.png", 1)
+    rows = {"path": ["images/ok.png", "images/a\x00b.png", "x" * 300 + ".png"]}
+    pq.write_table(pa.table({**rows, "label": ["cat"] * 3}), tmp_path / "m.parquet")
+    report = workspace.ingest(tmp_path / "m.parquet")
+    assert report.added_samples == 1
+    why = sorted(q.reason for q in report.quarantined)
+    assert len(why) == 2 and all(r.startswith("bad path: ") for r in why), why
+    assert all(len(q.source) < 400 for q in report.quarantined)
+
+
+def test_manifest_parquet_numbers_and_missing_labels(workspace, tmp_path):
+    """pandas writes 0 as 0.0 beside a missing value, which was class '0.0'; NaN was 'nan'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for i in range(3):
+        write_png(tmp_path / "images" / f"{i}.png", i)
+    paths = [f"images/{i}.png" for i in range(3)]
+    table = pa.table({"path": paths, "label": pa.array([0.0, 1.0, float("nan")])})
+    pq.write_table(table, tmp_path / "m.parquet")
+    report = workspace.ingest(tmp_path / "m.parquet")
+    assert report.new_classes == ["0", "1"]
+    assert reasons(report) == {"2.png": "missing label: empty label cell"}
+
+
+def test_decomposed_and_composed_names_are_one_class(workspace, tmp_path):
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "été")
+    write_png(tmp_path / "folder" / nfd / "0.png", 1)
+    workspace.ingest(tmp_path / "folder")
+    write_png(tmp_path / "man" / "images" / "1.png", 2)
+    (tmp_path / "man" / "m.csv").write_text("path,label\nimages/1.png,été\n", encoding="utf-8")
+    workspace.ingest(tmp_path / "man" / "m.csv")
+    assert [name for _, name in workspace.classes()] == ["été"]
+    assert workspace.status().samples == 2
+
+
+def test_hf_label_column_is_never_guessed_between_several(workspace, tmp_path):
+    import datasets
+    import numpy as np
+
+    images = [np.full((8, 8), i * 40, np.uint8) for i in range(4)]
+    two = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "fine": datasets.ClassLabel(names=["a", "b"]),
+            "coarse": datasets.ClassLabel(names=["p", "q"]),
+        }
+    )
+    data = {"image": images, "fine": [0, 1, 0, 1], "coarse": [1, 1, 0, 0]}
+    datasets.Dataset.from_dict(data, features=two).save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(InvalidInput, match=r"several ClassLabel columns \(fine, coarse\)"):
+        workspace.ingest(tmp_path / "two")
+    with pytest.raises(InvalidInput, match="has no 'lable' column"):
+        workspace.ingest(tmp_path / "two", label_column="lable")
+    assert workspace.status().samples == 0
+    assert workspace.ingest(tmp_path / "two", label_column="coarse").new_classes == ["p", "q"]
+    one = datasets.Features({"image": datasets.Image(), "y": datasets.ClassLabel(names=["u"])})
+    dd = datasets.DatasetDict(
+        {
+            "validation": datasets.Dataset.from_dict(
+                {"image": [np.full((8, 8), 250, np.uint8)], "y": [0]}, features=one
+            )
+        }
+    )
+    dd.save_to_disk(str(tmp_path / "one"))
+    assert workspace.ingest(tmp_path / "one").new_classes == ["u"]  # the only ClassLabel
+    assert "val" in workspace.status().model_dump()["splits"]
