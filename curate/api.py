@@ -245,6 +245,7 @@ class Workspace:
             quarantined=sum(summary["quarantine_reasons"].values()),
             quarantine_reasons=summary["quarantine_reasons"],
             conflicts=summary["conflicts"],
+            split_conflicts=summary["split_conflicts"],
             unlabeled=summary["unlabeled"],
             workspace_bytes=object_bytes + catalog_bytes,
             object_bytes=object_bytes,

@@ -124,6 +124,14 @@ def ingest_cmd(
     )
     if report.new_classes:
         click.echo(f"New classes: {', '.join(report.new_classes)}")
+    if report.split_conflicts:
+        click.echo(
+            f"warning: {report.split_conflicts} image(s) appear in more than one split of the "
+            "source (the same image in train and test leaks); each stays in the split it was "
+            "first seen in. `curate status` counts them; `curate split` re-splits with "
+            "duplicates kept together.",
+            err=True,
+        )
     if report.unlabeled:
         click.echo(
             f"{report.unlabeled} new image(s) came without a label (imagefolder: one subfolder "
@@ -191,6 +199,11 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     if status.unlabeled:
         console.print(f"Unlabeled: {status.unlabeled}")
     console.print(f"Label conflicts: {status.conflicts}")
+    if status.split_conflicts:
+        console.print(
+            f"Split conflicts: {status.split_conflicts} image(s) given in more than one split "
+            "(each kept in the first)"
+        )
     reasons = ", ".join(f"{k}: {v}" for k, v in status.quarantine_reasons.items())
     console.print(f"Quarantined: {status.quarantined}" + (f" ({reasons})" if reasons else ""))
     # Versions (issue 4): text only, the --json keys stay as they are.

@@ -115,6 +115,11 @@ class IngestReport(Model):
     added_sources: int = Field(description="new (image, path) references")
     already_present: int = Field(description="inputs whose image and path were already known")
     conflicts: int = Field(description="images now known under more than one label")
+    split_conflicts: int = Field(
+        default=0,
+        description="images the source gives in more than one split (a leak between splits): "
+        "each stays in the split it was first seen in",
+    )
     quarantined: list[Quarantined] = Field(default_factory=list)
     new_classes: list[str] = Field(default_factory=list)
     unlabeled: int = Field(default=0, description="new images that came without a label")
@@ -144,6 +149,9 @@ class WorkspaceStatus(Model):
     quarantined: int
     quarantine_reasons: dict[str, int]
     conflicts: int
+    split_conflicts: int = Field(
+        default=0, description="images their sources give in more than one split"
+    )
     unlabeled: int
     workspace_bytes: int
     object_bytes: int

@@ -105,6 +105,7 @@ def run_ingest(
         catalog, str(source.absolute()), fmt.value, {"max_pixels": options.max_pixels}
     )
     conflicts_before = ingest_repo.conflict_count(catalog)
+    split_conflicts_before = ingest_repo.split_conflict_count(catalog)
     added_samples = added_sources = seen = unlabeled = label_not_applied = 0
     quarantined: list[Quarantined] = []
     new_classes: list[str] = []
@@ -170,7 +171,10 @@ def run_ingest(
             added_samples=added_samples,
             added_sources=added_sources,
             already_present=max(0, seen - added_sources - len(quarantined) - len(good) - len(bad)),
-            conflicts=_conflicts_since(catalog, conflicts_before, status),
+            conflicts=_since(ingest_repo.conflict_count, catalog, conflicts_before, status),
+            split_conflicts=_since(
+                ingest_repo.split_conflict_count, catalog, split_conflicts_before, status
+            ),
             quarantined=quarantined,
             new_classes=new_classes,
             unlabeled=unlabeled,
@@ -188,9 +192,9 @@ def run_ingest(
     return report
 
 
-def _conflicts_since(catalog: Catalog, before: int, status: str) -> int:
+def _since(count, catalog: Catalog, before: int, status: str) -> int:
     try:
-        return ingest_repo.conflict_count(catalog) - before
+        return count(catalog) - before
     except Exception:
         if status == "done":
             raise

@@ -223,3 +223,16 @@ def _with_sids(incoming: pa.Table, base_sid: int) -> pa.Table:
 
 def conflict_count(cat: Catalog) -> int:
     return int(cat.scalar("SELECT count(*) FROM conflicts"))
+
+
+#: Images their sources give in more than one split: the first split seen is kept.
+SPLIT_CONFLICTS_SQL = """
+    SELECT count(*) FROM (
+        SELECT sid FROM sources WHERE split IS NOT NULL
+        GROUP BY sid HAVING count(DISTINCT split) > 1
+    )
+"""
+
+
+def split_conflict_count(cat: Catalog) -> int:
+    return int(cat.scalar(SPLIT_CONFLICTS_SQL))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from curate.store import ingest_repo
 from curate.store.catalog import Catalog
 
 
@@ -47,4 +48,5 @@ def summary(cat: Catalog) -> dict:
         "unlabeled": int(q("SELECT count(*) FROM working WHERE class_id IS NULL")),
         "quarantine_reasons": {k: int(v) for k, v in quarantine},
         "conflicts": int(q("SELECT count(*) FROM conflicts")),
+        "split_conflicts": int(q(ingest_repo.SPLIT_CONFLICTS_SQL)),
     }

@@ -487,3 +487,16 @@ def test_hf_label_column_is_never_guessed_between_several(workspace, tmp_path):
     dd.save_to_disk(str(tmp_path / "one"))
     assert workspace.ingest(tmp_path / "one").new_classes == ["u"]  # the only ClassLabel
     assert "val" in workspace.status().model_dump()["splits"]
+
+
+def test_the_same_image_in_two_given_splits_is_reported(workspace, tmp_path):
+    """It went to the first split silently: the held-out set shrank without a word."""
+    root = tmp_path / "data"
+    write_png(root / "train" / "cat" / "0.png", 1)
+    write_png(root / "train" / "cat" / "1.png", 2)
+    (root / "test" / "cat").mkdir(parents=True)
+    shutil.copy(root / "train" / "cat" / "0.png", root / "test" / "cat" / "leak.png")
+    report = workspace.ingest(root)
+    assert (report.added_samples, report.split_conflicts, report.conflicts) == (2, 1, 0)
+    assert workspace.status().split_conflicts == 1
+    assert workspace.ingest(root).split_conflicts == 0  # counted once, when it appears
