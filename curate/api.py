@@ -183,6 +183,7 @@ class Workspace:
         label_column: str | None = None,
         split_column: str = "split",
         image_column: str | None = None,
+        root: str | Path | None = None,
         max_pixels: int | None = None,
         batch_size: int | None = None,
         progress: ProgressFn = no_progress,
@@ -215,6 +216,7 @@ class Workspace:
         options = IngestOptions(
             fmt=fmt,
             columns=ColumnNames(path_column, label_column, split_column, image_column),
+            root=None if root is None else Path(os.path.abspath(root)),
             max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
             batch_size=batch_size or BATCH_SIZE,
         )

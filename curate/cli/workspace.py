@@ -66,6 +66,13 @@ def init_cmd(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     "--image-column", default=None, help="HF column with images (default: the Image feature)."
 )
 @click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Manifest: the folder its relative paths start from (default: the manifest's "
+    "folder). No path may leave it.",
+)
+@click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
     default=None,
@@ -82,6 +89,7 @@ def ingest_cmd(
     label_column: str | None,
     split_column: str,
     image_column: str | None,
+    root: str | None,
     max_pixels: int | None,
     show_quarantine: bool,
     as_json: bool,
@@ -102,6 +110,7 @@ def ingest_cmd(
             label_column=label_column,
             split_column=split_column,
             image_column=image_column,
+            root=root,
             max_pixels=max_pixels,
             progress=progress,
         )

@@ -43,6 +43,7 @@ READ_THREADS = 4
 class IngestOptions:
     fmt: IngestFormat = IngestFormat.AUTO
     columns: ColumnNames = ColumnNames()
+    root: Path | None = None  # manifest: where relative paths start (default: its folder)
     max_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = BATCH_SIZE
 
@@ -88,7 +89,9 @@ def run_ingest(
     started = time.perf_counter()
     source = Path(source)
     fmt = detect_format(source) if options.fmt is IngestFormat.AUTO else options.fmt
-    items = list(enumerate_items(source, fmt, options.columns))
+    if options.root is not None and fmt is not IngestFormat.MANIFEST:
+        raise InvalidInput("--root is for manifests (CSV or parquet files of paths)")
+    items = list(enumerate_items(source, fmt, options.columns, options.root))
     total = len(items)
     if total == 0:  # most likely the wrong folder: say so instead of "ingested 0"
         raise InvalidInput(

@@ -25,6 +25,8 @@ JUNK_DIRS = frozenset({"__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Info
 #: Where `curate export` puts samples without a split (beside train/, val/, ...).
 UNSPLIT_FOLDER = "unsplit"
 MANIFEST_SUFFIXES = {".csv", ".parquet"}
+#: File endings that make a folder an image folder, not a Hub-style dataset of parquet files.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 
 
 @dataclass(slots=True)
@@ -86,11 +88,26 @@ def detect_format(source: Path) -> IngestFormat:
             return IngestFormat.HF
         if _exported_format(source) == "parquet":
             return IngestFormat.HF  # data/<split>-*.parquet: datasets' parquet loader reads it
+        if _hub_layout(source):
+            return IngestFormat.HF
         return IngestFormat.IMAGEFOLDER
     raise InvalidInput(
         f"cannot tell the format of {source}",
         hint="pass --format imagefolder|manifest|hf",
     )
+
+
+def _hub_layout(source: Path) -> bool:
+    """A dataset as the Hugging Face Hub stores it: parquet or arrow files at the top or
+    in data/ (``data/train-00000-of-00001.parquet``), and no image files beside them."""
+    for folder in (source, source / "data"):
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            suffixes = {os.path.splitext(e.name)[1].lower() for e in entries if e.is_file()}
+        if suffixes & {".parquet", ".arrow"} and not suffixes & IMAGE_SUFFIXES:
+            return True
+    return False
 
 
 def _exported_format(source: Path) -> str | None:
@@ -217,7 +234,26 @@ def _read_manifest(path: Path):
         raise InvalidInput(f"cannot read manifest {path}: {one_line(exc)}") from None
 
 
-def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
+def manifest_items(path: Path, columns: ColumnNames, root: Path | None = None) -> Iterator[Item]:
+    """The manifest's rows; relative paths start from ``root`` (default: the manifest's
+    folder), and no path may leave it."""
+    items = list(_manifest_rows(path, columns, root))
+    located = [i for i in items if i.problem is None or not i.problem.startswith(_NOT_THERE)]
+    if items and not located:  # every path wrong: the base is, most likely
+        base = (root or path.parent).absolute()
+        raise InvalidInput(
+            f"none of the {len(items)} paths in {path.name} is a file under {base} "
+            f"(the first: {items[0].problem})",
+            hint="relative paths start from the manifest's folder; "
+            "pass --root DIR if they start from another",
+        )
+    return iter(items)
+
+
+_NOT_THERE = ("missing file", "path escapes", "bad path")
+
+
+def _manifest_rows(path: Path, columns: ColumnNames, root: Path | None) -> Iterator[Item]:
     table = _read_manifest(path)
     names = table.column_names
     if columns.path not in names:
@@ -232,8 +268,9 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
             f"manifest {path.name} has no '{label_column}' column (columns: {', '.join(names)})",
             hint="name it with --label-column",
         )
-    base = path.parent.absolute()
+    base = (root or path.parent).absolute()
     base_real = base.resolve()
+    where = "manifest folder" if root is None else f"--root {base}"
     paths = table.column(columns.path).to_pylist()
     labels = [_cell_label(v) for v in table.column(label_column).to_pylist()]
     splits = (
@@ -256,7 +293,7 @@ def manifest_items(path: Path, columns: ColumnNames) -> Iterator[Item]:
         label = label_name(label.strip()) if label else None
         split = split_name(split) if split else None
         try:
-            problem = _row_problem(uri, rel, label, split, base_real)
+            problem = _row_problem(uri, rel, label, split, base_real, where)
         except (OSError, ValueError) as exc:  # a NUL byte, a name too long: this row only
             problem = f"bad path: {one_line(exc)}"
             uri = f"{path}:{_shorten(rel)}"
@@ -279,9 +316,9 @@ def _cell_label(value) -> str | None:
     return str(value)
 
 
-def _row_problem(uri: str, rel: str, label, split, base_real: Path) -> str | None:
+def _row_problem(uri: str, rel: str, label, split, base_real: Path, where: str) -> str | None:
     if not _inside(Path(uri).resolve(), base_real):
-        return f"path escapes manifest folder: {_shorten(rel)}"
+        return f"path escapes {where}: {_shorten(rel)}"
     if not label:
         return "missing label: empty label cell"
     if not Path(uri).exists():
@@ -399,7 +436,9 @@ def _hf_label_column(source: Path, feats, asked: str | None) -> str | None:
     return class_labels[0] if class_labels else None
 
 
-def enumerate_items(source: Path, fmt: IngestFormat, columns: ColumnNames) -> Iterator[Item]:
+def enumerate_items(
+    source: Path, fmt: IngestFormat, columns: ColumnNames, root: Path | None = None
+) -> Iterator[Item]:
     if fmt is IngestFormat.IMAGEFOLDER:
         if not source.is_dir():
             raise InvalidInput(
@@ -409,7 +448,7 @@ def enumerate_items(source: Path, fmt: IngestFormat, columns: ColumnNames) -> It
     if fmt is IngestFormat.MANIFEST:
         if not source.is_file():
             raise InvalidInput(f"{source} is not a manifest file (.csv or .parquet)")
-        return manifest_items(source, columns)
+        return manifest_items(source, columns, root)
     if fmt is IngestFormat.HF:
         return hf_items(source, columns)
     raise InvalidInput(f"unknown format {fmt}")

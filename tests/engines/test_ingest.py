@@ -500,3 +500,36 @@ def test_the_same_image_in_two_given_splits_is_reported(workspace, tmp_path):
     assert (report.added_samples, report.split_conflicts, report.conflicts) == (2, 1, 0)
     assert workspace.status().split_conflicts == 1
     assert workspace.ingest(root).split_conflicts == 0  # counted once, when it appears
+
+
+def test_manifest_paths_from_another_root(workspace, tmp_path):
+    """ds/images/ with ds/annotations/train.csv: paths start from ds/, not the CSV's folder."""
+    write_png(tmp_path / "ds" / "images" / "0.png", 1)
+    write_png(tmp_path / "ds" / "images" / "1.png", 2)
+    (tmp_path / "ds" / "annotations").mkdir()
+    csv = tmp_path / "ds" / "annotations" / "train.csv"
+    csv.write_text("path,label\nimages/0.png,cat\nimages/1.png,dog\n")
+    with pytest.raises(InvalidInput, match="none of the 2 paths in train.csv") as err:
+        workspace.ingest(csv)
+    assert "--root" in err.value.hint
+    assert workspace.status().samples == 0
+    assert workspace.ingest(csv, root=tmp_path / "ds").added_samples == 2
+    with pytest.raises(InvalidInput, match="--root is for manifests"):
+        workspace.ingest(tmp_path / "ds" / "images", root=tmp_path)
+
+
+def test_a_hub_style_parquet_folder_is_read_as_hf(workspace, tmp_path):
+    import datasets
+    import numpy as np
+
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])}
+    )
+    ds = datasets.Dataset.from_dict(
+        {"image": [np.full((8, 8), v, np.uint8) for v in (10, 200)], "label": [0, 1]},
+        features=features,
+    )
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))
+    report = workspace.ingest(tmp_path / "hub")
+    assert report.format.value == "hf" and report.added_samples == 2
