@@ -275,11 +275,7 @@ def _jobs_for(
     next_copy: dict[str, int] = {}
     for k in range(n):
         parent = parents[k % len(parents)]
-        copy = next_copy.get(parent.sample_id, 0)
-        while (parent.sample_id, copy) in used:
-            copy += 1
-        used.add((parent.sample_id, copy))
-        next_copy[parent.sample_id] = copy + 1
+        copy = _take_copy(parent.sample_id, next_copy, used)
         jobs.append(_Job(index=start + k, parent=parent, key=key, copy=copy))
     return jobs
 
@@ -306,13 +302,19 @@ def _copy_jobs(
         for parent in parents:
             if round_ < have.get(parent.sample_id, 0):
                 continue
-            copy = next_copy.get(parent.sample_id, 0)
-            while (parent.sample_id, copy) in used:
-                copy += 1
-            used.add((parent.sample_id, copy))
-            next_copy[parent.sample_id] = copy + 1
+            copy = _take_copy(parent.sample_id, next_copy, used)
             jobs.append(_Job(index=start + len(jobs), parent=parent, key=key, copy=copy))
     return jobs
+
+
+def _take_copy(parent_id: str, next_copy: dict[str, int], used: set[tuple[str, int]]) -> int:
+    """The parent's next copy number no run used yet; marks it used."""
+    copy = next_copy.get(parent_id, 0)
+    while (parent_id, copy) in used:
+        copy += 1
+    used.add((parent_id, copy))
+    next_copy[parent_id] = copy + 1
+    return copy
 
 
 def _children_per_parent(used: set[tuple[str, int]]) -> dict[str, int]:
