@@ -62,11 +62,8 @@ def export_cmd(
     index = position) and the lineage columns (origin, parents, recipe).
     All or nothing: DIR appears only when the export is complete.
     """
-    from curate.errors import InvalidInput
     from curate.export.engine import check_out
 
-    if shard_samples is not None and fmt != "webdataset":
-        raise InvalidInput("--shard-samples is for --format webdataset only")
     with open_workspace(ctx) as ws:
         chosen = ws.version(version)  # bad names and folders fail before the progress bar
         check_out(out, overwrite, workspace=ws.root)

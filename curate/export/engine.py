@@ -203,6 +203,8 @@ def export_version(
         raise InvalidInput(
             f"unknown export format {fmt!r}: use one of {', '.join(f.value for f in ExportFormat)}"
         ) from None
+    if shard_samples and fmt is not ExportFormat.WEBDATASET:
+        raise InvalidInput("--shard-samples is for --format webdataset only")
     out = Path(followed(out)).absolute()
     check_output_folder(out)  # a bad --out fails before the catalog is read
     job = build_job(cat, objects, info, progress=progress, cancel=cancel)
