@@ -605,6 +605,8 @@ def run_augment(
         raise InvalidInput("nothing to do: ask for balance=True or copies=N")
     if request.copies is not None and request.target_per_class is not None:
         raise InvalidInput("target_per_class and copies exclude each other")
+    # Planning a large run takes seconds (a 200k-sample plan ~1.5 s): say so at once.
+    progress(0, None, f"planning augmentation with {policy.name}")
     used = policies_repo.used_copies(cat, policy.hash)  # (parent, copy) made before, even dropped
     plan, entries, parents = plan_jobs(cat, policy, request, used)
     todo = [(e, parents[e.class_id]) for e in entries if e.needed > 0]
@@ -735,7 +737,11 @@ def run_augment(
     added = sum(c.added for c in classes)
     seconds = time.perf_counter() - started
     if cancelled:
-        raise Cancelled(f"cancelled; {added} augmented samples were kept")
+        raise Cancelled(
+            f"cancelled: the {added} augmented samples made before the stop are kept "
+            "as pending changes",
+            hint="run the same command again to make the rest",
+        )
     classes = [  # the rounds ran out: the policy keeps making what exists
         c.model_copy(update={"note": f"{c.needed - c.added} short: the policy kept repeating"})
         if c.added < c.needed

@@ -10,6 +10,7 @@ import click
 
 from curate.cli.engine_options import engine_options
 from curate.cli.render import (
+    cancel_on_interrupt,
     emit_json,
     json_option,
     open_workspace,
@@ -17,6 +18,10 @@ from curate.cli.render import (
     stderr_console,
     workspace_option,
 )
+
+#: `augment replay`'s exit code when the rebuilt bytes differ: a script can tell a
+#: failed check from a sample not found (1) and bad arguments (2).
+REPLAY_DIFFERS = 3
 
 POLICY_HELP = "Policy: a YAML/JSON file or a preset name (see `curate augment presets`)."
 
@@ -252,7 +257,11 @@ def run_cmd(
     if copies is None and not balance:
         raise InvalidInput("nothing to do with --no-balance", hint="add --copies N")
     loaded = _load(policy)
-    with open_workspace(ctx) as ws, progress_bar("augmenting", enabled=not dry_run) as progress:
+    with (
+        open_workspace(ctx) as ws,
+        cancel_on_interrupt() as stop,
+        progress_bar("augmenting", enabled=not dry_run) as progress,
+    ):
         report = ws.augment(
             loaded,
             balance=balance,
@@ -262,6 +271,7 @@ def run_cmd(
             workers=workers,
             dry_run=dry_run,
             progress=progress,
+            cancel=stop.is_set,
             engine=engine,
         )
     for warning in report.warnings:
@@ -313,8 +323,9 @@ def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool)
     SAMPLE is a sid (`sid:N` to be explicit), a sample id, a unique id
     prefix or a source path.
 
-    Exit code 1 when the rebuilt bytes differ from the stored ones (e.g.
-    after an albumentations or Pillow upgrade).
+    Exit code 3 when the rebuilt bytes differ from the stored ones (e.g.
+    after an albumentations or Pillow upgrade); 1 when SAMPLE is not found or
+    has no recipe, 2 for bad arguments.
     """
     from curate.outputs import check_output_file, write_atomically
 
@@ -332,4 +343,4 @@ def replay_cmd(ctx: click.Context, sample: str, out: Path | None, as_json: bool)
             f"Replayed sample {check.sid} ({check.sample_id[:12]}): {verdict} the stored bytes"
         )
     if not check.identical:
-        raise SystemExit(1)
+        raise SystemExit(REPLAY_DIFFERS)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +109,27 @@ def interrupted() -> None:
         kind="Interrupted",
     )
     sys.exit(130)
+
+
+@contextmanager
+def cancel_on_interrupt() -> Iterator[threading.Event]:
+    """First Ctrl-C asks the engine to stop after the current batch; a second one aborts."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        click.echo("\nstopping after the current batch (Ctrl-C again to abort)", err=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stderr_console():

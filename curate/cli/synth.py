@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, parse_key_values, progress_bar
+from curate.cli.render import (
+    cancel_on_interrupt,
+    emit_json,
+    json_option,
+    open_workspace,
+    parse_key_values,
+    progress_bar,
+)
 from curate.errors import InvalidInput
-
-
-@contextmanager
-def _cancel_on_interrupt() -> Iterator[threading.Event]:
-    """First Ctrl-C asks the engine to stop after the current batch; a second one aborts."""
-    event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
-
-    def handler(signum, frame):
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-        click.echo("\nstopping after the current batch (Ctrl-C again to abort)", err=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @click.command("synth")
@@ -195,7 +177,7 @@ def synth_cmd(
     )
     with (
         open_workspace(ctx) as ws,
-        _cancel_on_interrupt() as stop,
+        cancel_on_interrupt() as stop,
         progress_bar("synthesizing", enabled=show_progress) as progress,
     ):
         result = ws.synthesize(request, progress=progress, cancel=stop.is_set)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,25 @@ def test_run_table_replay_and_idempotence(ws_dir, policy_file):
         r = invoke("augment", "replay", ref, "-w", str(ws_dir), "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["sid"] == sid
+
+
+def test_replay_exit_codes_tell_a_difference_from_a_lookup(ws_dir, policy_file, monkeypatch):
+    """3: the rebuilt bytes differ; 1: no such sample (a script must tell them apart)."""
+    r = invoke("augment", "run", "-w", str(ws_dir), "--policy", str(policy_file), "--copies", "1")
+    assert r.exit_code == 0, r.output
+    from curate.api import Workspace
+
+    with Workspace.open(ws_dir) as ws:
+        sid = ws.samples(origins=["augmented"]).column("sid")[0].as_py()
+    r = CliRunner().invoke(cli, ["augment", "replay", "sid:999999", "-w", str(ws_dir)])
+    assert r.exit_code == 1 and "error:" in r.output
+    # What an albumentations or Pillow upgrade does to a replay: other bytes.
+    import curate.augment.engine as engine
+
+    real = engine.replay_recipe
+    monkeypatch.setattr(engine, "replay_recipe", lambda *a: real(*a) + b"\0")
+    r = invoke("augment", "replay", str(sid), "-w", str(ws_dir), "--json")
+    assert r.exit_code == 3 and json.loads(r.stdout)["identical"] is False
 
 
 def test_dry_run_stores_nothing(ws_dir):
@@ -222,13 +242,19 @@ def test_ctrl_c_keeps_finished_samples_and_a_rerun_completes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert "interrupted: work that had finished is kept" in stderr
+    # The first Ctrl-C stops the run after the batch in hand and says what it kept.
+    assert "stopping after the current batch" in stderr
+    said = re.search(
+        r"cancelled: the (\d+) augmented samples made before the stop are kept", stderr
+    )
+    assert said is not None, stderr
     assert "Traceback" not in stderr
 
     total = 8 * 1437
     with Workspace.open(tmp_path / "ws") as ws:
         kept = ws.samples(origins=["augmented"])
         assert 0 < kept.num_rows < total
+        assert kept.num_rows == int(said.group(1))
         for sid in kept.column("sid").to_pylist()[:: max(1, kept.num_rows // 5)]:
             assert ws.verify_replay(sid).identical
     r = invoke("augment", "run", *args[2:], "--json")

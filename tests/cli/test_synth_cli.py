@@ -138,9 +138,9 @@ def test_first_ctrl_c_asks_to_stop_and_the_second_aborts():
     import os
     import signal
 
-    from curate.cli.synth import _cancel_on_interrupt
+    from curate.cli.render import cancel_on_interrupt
 
-    with _cancel_on_interrupt() as stop:
+    with cancel_on_interrupt() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.is_set()  # the engine polls this between batches
         with pytest.raises(KeyboardInterrupt):

@@ -400,7 +400,7 @@ def test_cancel_keeps_finished_work(ws):
         calls["n"] += 1
         return calls["n"] >= 2  # after the second chunk
 
-    with pytest.raises(Cancelled, match="were kept"):
+    with pytest.raises(Cancelled, match="samples made before the stop are kept"):
         from curate.augment.engine import AugmentRequest, run_augment
 
         with ws.writing() as cat:
@@ -422,8 +422,8 @@ def test_ctrl_c_in_the_middle_keeps_finished_chunks(ws):
     seen = []
 
     def progress(done, total, message=""):
-        seen.append(done)
-        if len(seen) == 2:
+        seen.append((done, total, message))
+        if len(seen) == 3:  # the planning report, then two chunks
             raise KeyboardInterrupt  # what Ctrl-C raises in the main process
 
     from curate.augment.engine import AugmentRequest, run_augment
@@ -436,6 +436,8 @@ def test_ctrl_c_in_the_middle_keeps_finished_chunks(ws):
             AugmentRequest(target_per_class=12, workers=2, chunk_size=3),
             progress=progress,
         )
+    # Planning a large run takes seconds: the first report comes before it.
+    assert seen[0] == (0, None, "planning augmentation with short")
     assert _augmented(ws).num_rows == 6
     assert all(ws.replay(s) == ws.read_bytes(s) for s in _augmented(ws).column("sid").to_pylist())
 
