@@ -28,6 +28,16 @@ FINDING_SCHEMA = pa.schema(
 )
 
 
+#: Significant digits a finding's score keeps. Scores come from float32
+#: probabilities and distances; below this their last digits are noise that
+#: changes with a BLAS or library upgrade, and would reorder samples whose
+#: scores are equal (ranked by score, then sid). Rounded, equal stays equal.
+SCORE_DIGITS = 6
+
+_ROUNDED_SCORE = f"""CASE WHEN score IS NULL OR score = 0 OR NOT isfinite(score) THEN score
+    ELSE round(score, ({SCORE_DIGITS - 1} - floor(log10(abs(score))))::INTEGER) END"""
+
+
 def record_run(
     cat: Catalog,
     *,
@@ -39,6 +49,8 @@ def record_run(
     findings: pa.Table | Path,
 ) -> int:
     """Insert a finished run and its findings atomically; return the run id.
+
+    Scores are stored to :data:`SCORE_DIGITS` significant digits.
 
     ``findings``: an Arrow table, or a Parquet file of the same columns (a
     streaming scan's millions of rows, which DuckDB reads without Python
@@ -69,7 +81,7 @@ def record_run(
             tx.execute(
                 f"""
                 INSERT INTO findings
-                SELECT {int(run_id)}, sid, kind, score, is_issue,
+                SELECT {int(run_id)}, sid, kind, {_ROUNDED_SCORE}, is_issue,
                        suggested_class_id::INTEGER, details::JSON
                 FROM {source}
                 """

@@ -260,3 +260,45 @@ def test_findings_wide_view_has_cleanlab_columns(scanned):
     assert total == distinct == result.samples
     assert label_issues == result.issues["label"]
     assert near == result.issues["near_duplicate"]
+
+
+def test_scores_equal_but_for_float_noise_rank_by_sid(tmp_path: Path):
+    """A BLAS or library upgrade moves a score's last digits; the ranking must not move.
+
+    Two samples whose scores differ at the 1e-8 relative level (what the
+    same scan gave under two releases of its dependencies) rank by sid.
+    """
+    import pyarrow as pa
+
+    from curate.store import findings_repo
+
+    images, _ = _digits()
+    for i in range(3):
+        _save(tmp_path / "data" / "a" / f"{i}.png", images[i])
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(tmp_path / "data")
+        sids = sorted(ws.samples().column("sid").to_pylist())
+        noisy = [0.0009900989455844124, 0.0009900989762442853, 0.25]  # lowest on the last sid
+        table = pa.table(
+            {
+                "sid": sids[::-1],
+                "kind": ["label"] * 3,
+                "score": noisy,
+                "is_issue": [True] * 3,
+                "suggested_class_id": pa.array([None] * 3, pa.int32()),
+                "details": ["{}"] * 3,
+            }
+        )
+        with ws.writing() as cat:
+            findings_repo.record_run(
+                cat,
+                extractor="test",
+                config={},
+                seed=0,
+                timing={},
+                started_at=0.0,
+                findings=table,
+            )
+        found = ws.findings("label")
+    assert [f.score for f in found] == [0.000990099, 0.000990099, 0.25]
+    assert [f.sid for f in found] == [sids[1], sids[2], sids[0]]
