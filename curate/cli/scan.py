@@ -138,7 +138,9 @@ def scan_cmd(
     if result.imbalance is not None:
         plan = result.imbalance
         table = Table(
-            title=f"Classes (imbalance ratio {plan.imbalance_ratio:g}, target {plan.target}"
+            title=f"Classes (imbalance ratio {plan.imbalance_ratio:g}"
+            + (f" among non-empty, {len(plan.empty_classes)} empty" if plan.empty_classes else "")
+            + f", target {plan.target}"
             + (f" in split {plan.split!r}" if plan.split else "")
             + ")"
         )
@@ -164,6 +166,14 @@ def scan_cmd(
         if under:
             gaps = ", ".join(f"{c.name} (+{c.needed})" for c in under)
             console.print(f"Under-represented (below the target of {plan.target}): {gaps}")
+        if plan.empty_classes:
+            where = f"in {plan.split}" if plan.split else "at all"
+            names = ", ".join(plan.empty_classes[:10])
+            more = len(plan.empty_classes) - 10
+            console.print(
+                f"[yellow]Classes with no samples {where}:[/yellow] {names}"
+                + (f" and {more} more" if more > 0 else "")
+            )
     for note in result.warnings:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print("Next: curate issues --type label")

@@ -23,8 +23,15 @@ class ClassNeed(Model):
 class BalancingPlan(Model):
     split: str | None = Field(description="the split the counts come from (None: all samples)")
     target: int
-    imbalance_ratio: float = Field(description="largest class count / smallest class count")
+    imbalance_ratio: float = Field(
+        description="largest class count / smallest non-empty class count (0 when every class "
+        "is empty); an empty class would make it infinite, so those are listed apart"
+    )
     classes: list[ClassNeed]
+    empty_classes: list[str] = Field(
+        default_factory=list,
+        description="classes with no samples where the counts come from (not in the ratio)",
+    )
 
     @property
     def under_represented(self) -> list[ClassNeed]:
@@ -57,4 +64,5 @@ def plan_balance(
         classes=[
             ClassNeed(class_id=i, name=n, count=c, needed=max(0, target - c)) for i, n, c in counts
         ],
+        empty_classes=[n for _, n, c in counts if c == 0],
     )

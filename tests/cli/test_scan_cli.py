@@ -146,6 +146,29 @@ def test_scan_table_shows_the_counts_the_plan_uses(tmp_path):
     assert int(needed) == target - int(train)  # the need adds up against the train column
 
 
+def test_an_empty_class_is_named_not_hidden_in_the_ratio(tmp_path):
+    """A class whose samples were all dropped would make the ratio infinite: the
+    ratio is taken among the other classes and the empty one is named."""
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    for cls in ("0", "1", "5"):
+        for f in sorted((SAMPLE_DIGITS / cls).glob("*.png"))[: 20 if cls == "0" else 10]:
+            (tmp_path / "src" / cls).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "src" / cls / f.name).write_bytes(f.read_bytes())
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(tmp_path / "src")
+        fives = ws.samples(classes=["5"]).column("sid").to_pylist()
+        ws.drop(fives, reason="test: the whole class goes")
+    r = curate("scan", "--extractor", "pixels", "--folds", "2", "--json", cwd=tmp_path / "ws")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)["imbalance"]
+    assert plan["empty_classes"] == ["5"] and plan["imbalance_ratio"] == 2.0
+    r = curate("scan", "--extractor", "pixels", "--folds", "2", cwd=tmp_path / "ws")
+    assert "imbalance ratio 2 among non-empty, 1 empty" in " ".join(r.stdout.split())
+    assert "Classes with no samples at all: 5" in r.stdout
+
+
 def test_issues_table_shows_a_relabel_made_since_the_scan(ws_dir):
     assert curate("scan", "--folds", "3", cwd=ws_dir).returncode == 0
     top = json.loads(

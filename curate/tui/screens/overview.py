@@ -101,6 +101,7 @@ class OverviewScreen(CurateScreen):
             where = d.plan.split or "all samples"
             self.query_one("#plan-info", Static).update(
                 f"{where}, target {d.plan.target}, ratio {d.plan.imbalance_ratio:.1f}"
+                + (f" ({len(d.plan.empty_classes)} empty)" if d.plan.empty_classes else "")
             )
             plan.rows = [
                 (c.name, str(c.count), f"+{c.needed}" if c.needed else "") for c in d.plan.classes
