@@ -832,6 +832,21 @@ class Workspace:
 
         return check_replay(self.catalog(), self.objects, self._sids(sample)[0])
 
+    def lineage(self, sample: int | str):
+        """Where ``sample`` came from and what was made from it: a Lineage (origin, working
+        label and split, sources, parents, the recipe as stored, children).
+
+        ``sample``: a sid, or a sample_id, unique id prefix or source path.
+        """
+        from curate.errors import NotFound
+        from curate.store import policies_repo
+
+        sid = self._sids(sample)[0]
+        found = policies_repo.lineage(self.catalog(), sid)
+        if found is None:  # named, then gone: another process reset its add meanwhile
+            raise NotFound(f"no sample has sid {sid}")
+        return found
+
     def policies(self) -> list[dict]:
         """Policies that made samples here: hash, name, created_at, samples."""
         from curate.store import policies_repo

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "export": "curate.cli.export:export_cmd",
     # augmentation (issue 5)
     "augment": "curate.cli.augment:augment_group",
+    "lineage": "curate.cli.lineage:lineage_cmd",
     # synthesis (issue 6)
     "synth": "curate.cli.synth:synth_cmd",
     "generators": "curate.cli.synth:generators_cmd",

@@ -209,10 +209,16 @@ def changes_cmd(ctx, as_json: bool) -> None:
         table.add_column(col)
     for c in changes:
         label = f"{c.from_label} -> {c.label}" if c.op == "relabel" else c.label or ""
+        source = c.source or ""
+        if c.op == "add" and c.origin != "original":  # no path: say what it was made from
+            source = c.origin
+            if c.parents:
+                more = f" +{len(c.parents) - 1}" if len(c.parents) > 1 else ""
+                source += f" of {_short(c.parents[0])}{more}"
         table.add_row(
             c.op,
             _short(c.sample_id),
-            c.source or "",
+            source,
             label,
             c.split or "",
             c.reason or "",

@@ -30,6 +30,11 @@ class Change(_Model):
     op: str = Field(description="add | relabel | drop | restore | move")
     sample_id: str
     source: str | None
+    origin: str = Field(description="the sample's origin: original | augmented | synthetic")
+    parents: list[str] = Field(
+        default_factory=list,
+        description="sample_ids the sample was made from (an augmented or synthetic one's)",
+    )
     from_label: str | None = Field(description="label before the change (the base state)")
     label: str | None = Field(description="label the change gives (add/relabel/restore)")
     split: str | None = Field(description="split the change gives (add/move/restore)")
@@ -78,6 +83,53 @@ class AcceptReport(_Model):
     dry_run: bool = False
     relabels: list[dict[str, Any]] = Field(default_factory=list)
     pending: int
+
+
+# -- lineage ---------------------------------------------------------------------------
+class LineageParent(_Model):
+    """A sample another one was made from, with its working state."""
+
+    sid: int | None = Field(description="None: no sample with that id is in the catalog")
+    sample_id: str
+    origin: str | None
+    live: bool = Field(description="in the working state (False: dropped)")
+    label: str | None = Field(description="working label (None when dropped or unlabeled)")
+    split: str | None
+    source: str | None = Field(description="its first source path (an original's)")
+
+
+class LineageChild(_Model):
+    """A sample made from this one (an augmented copy, a synthetic image)."""
+
+    sid: int
+    sample_id: str
+    origin: str
+    live: bool = Field(description="in the working state (False: dropped, or its add reset)")
+
+
+class Lineage(_Model):
+    """Where one sample came from and what was made from it (``curate lineage``)."""
+
+    sid: int
+    sample_id: str
+    origin: str = Field(description="original | augmented | synthetic")
+    live: bool = Field(description="in the working state (False: dropped, or its add reset)")
+    label: str | None = Field(description="working label (None when dropped or unlabeled)")
+    split: str | None = Field(description="working split (None when dropped or unsplit)")
+    sources: list[str] = Field(
+        default_factory=list, description="paths it was ingested from (an original's)"
+    )
+    parents: list[LineageParent] = Field(
+        default_factory=list, description="samples it was made from, in the recorded order"
+    )
+    recipe: dict[str, Any] | None = Field(
+        default=None,
+        description="how it was made, as stored: an augmentation's policy, seed, copy and "
+        "applied transforms; a synthetic image's generator, checkpoint, seed and options",
+    )
+    children: list[LineageChild] = Field(
+        default_factory=list, description="samples made from it, by sid"
+    )
 
 
 # -- splits ------------------------------------------------------------------------------

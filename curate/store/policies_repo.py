@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from curate.core.versions import Lineage, LineageChild, LineageParent
 from curate.store.catalog import Catalog
 
 
@@ -89,6 +90,78 @@ def sample_lineage(cat: Catalog, sample: int | str) -> dict[str, Any] | None:
         "recipe": json.loads(recipe) if recipe else None,
         "location": (pack, int(offset), int(nbytes)),
     }
+
+
+def lineage(cat: Catalog, sid: int) -> Lineage | None:
+    """One sample's lineage: itself, its parents and its children, with their working state.
+
+    One statement, so the three parts are read from one snapshot. Children
+    are found by scanning ``samples.parents`` (no index on it): a look-up
+    of one sample, fine at a million rows, not a per-row call.
+    """
+    rows = cat.rows(
+        """
+        WITH me AS (SELECT sid, sample_id, parents FROM samples WHERE sid = ?),
+        kin AS (
+            SELECT 0 AS role, sid FROM me
+            UNION ALL
+            SELECT 1, s.sid FROM samples s
+            WHERE list_contains((SELECT parents FROM me), s.sample_id)
+            UNION ALL
+            SELECT 2, s.sid FROM samples s
+            WHERE list_contains(s.parents, (SELECT sample_id FROM me))
+        )
+        SELECT k.role, s.sid, s.sample_id, s.origin, s.parents,
+               CASE WHEN k.role = 0 THEN s.recipe::VARCHAR END,
+               w.sid IS NOT NULL, c.name, w.split, src.uris
+        FROM kin k
+        JOIN samples s USING (sid)
+        LEFT JOIN (SELECT * FROM working WHERE sid IN (SELECT sid FROM kin)) w USING (sid)
+        LEFT JOIN classes c ON c.class_id = w.class_id
+        LEFT JOIN (SELECT sid, list(uri ORDER BY uri) AS uris FROM sources
+                   WHERE sid IN (SELECT sid FROM kin) GROUP BY sid) src USING (sid)
+        ORDER BY k.role, s.sid
+        """,
+        [sid],
+    )
+    me = next((r for r in rows if r[0] == 0), None)
+    if me is None:
+        return None
+    parents = {
+        r[2]: LineageParent(
+            sid=int(r[1]),
+            sample_id=r[2],
+            origin=r[3],
+            live=bool(r[6]),
+            label=r[7],
+            split=r[8],
+            source=r[9][0] if r[9] else None,
+        )
+        for r in rows
+        if r[0] == 1
+    }
+    return Lineage(
+        sid=int(me[1]),
+        sample_id=me[2],
+        origin=me[3],
+        live=bool(me[6]),
+        label=me[7],
+        split=me[8],
+        sources=list(me[9] or []),
+        parents=[
+            parents.get(p)
+            or LineageParent(
+                sid=None, sample_id=p, origin=None, live=False, label=None, split=None, source=None
+            )
+            for p in (me[4] or [])
+        ],
+        recipe=json.loads(me[5]) if me[5] else None,
+        children=[
+            LineageChild(sid=int(r[1]), sample_id=r[2], origin=r[3], live=bool(r[6]))
+            for r in rows
+            if r[0] == 2
+        ],
+    )
 
 
 def locations_by_sample_id(cat: Catalog, sample_ids: list[str]) -> dict[str, tuple[str, int, int]]:

@@ -236,7 +236,8 @@ def pending_count(cat: Catalog) -> int:
 
 
 def list_changes(cat: Catalog, *, version_id: int | None = None) -> list[Change]:
-    """Pending changes (or those a version took in), oldest first, with the label before."""
+    """Pending changes (or those a version took in), oldest first, with the label before
+    and the sample's origin and parents."""
     where = "ch.version_id IS NULL" if version_id is None else "ch.version_id = ?"
     params: list[Any] = [] if version_id is None else [version_id]
     # "Before" = the parent state: the head version's member, else the ingest assignment.
@@ -261,7 +262,7 @@ def list_changes(cat: Catalog, *, version_id: int | None = None) -> list[Change]
         )
         SELECT ch.change_id, ch.created_at, ch.op, s.sample_id, src.source,
                cb.name, c.name, ch.split, ch.label_source, ch.reason, ch.run_id,
-               ch.details::VARCHAR, ch.version_id
+               ch.details::VARCHAR, ch.version_id, s.origin, s.parents
         FROM sel ch
         JOIN samples s USING (sid)
         LEFT JOIN classes c ON c.class_id = ch.class_id
@@ -281,6 +282,8 @@ def list_changes(cat: Catalog, *, version_id: int | None = None) -> list[Change]
             op=r[2],
             sample_id=r[3],
             source=r[4],
+            origin=r[13],
+            parents=list(r[14] or []),
             from_label=r[5] if r[2] not in ("add", "restore") else None,
             label=r[6],
             split=r[7],

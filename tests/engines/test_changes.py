@@ -409,3 +409,52 @@ def test_augmented_copies_follow_their_parent(tmp_path):
     assert (report.accepted, report.followed) == (1, 1)  # a (b is out, c has its own label)
     assert state() == {parent["sample_id"]: label, a: label, b: None, c: spare}
     ws.close()
+
+
+def test_changes_and_lineage_name_origin_and_parents(tmp_path):
+    """Every change says where its sample came from; ws.lineage shows both directions."""
+    from tests.engines.test_versions import derived_sample
+
+    ws = make_ws(tmp_path)
+    parent = ws.samples().to_pylist()[0]
+    kid_sid, other_sid = ws.add_samples(
+        [derived_sample(ws, parent["sample_id"], parent["label"], seed=i) for i in range(2)]
+    )
+    ws.drop(other_sid)
+    ws.relabel(parent["sid"], "eel" if parent["label"] != "eel" else "cat")
+    kid = ws.samples().to_pylist()[-1]
+    assert kid["sid"] == kid_sid
+    seen = {(c.op, c.sample_id): (c.origin, c.parents) for c in ws.changes()}
+    assert seen[("add", kid["sample_id"])] == ("augmented", [parent["sample_id"]])
+    assert seen[("relabel", kid["sample_id"])] == ("augmented", [parent["sample_id"]])
+    assert seen[("relabel", parent["sample_id"])] == ("original", [])
+    assert {o for (op, _), (o, _) in seen.items() if op == "drop"} == {"augmented"}
+
+    mine = ws.lineage(kid["sample_id"][:8])
+    assert (mine.sid, mine.origin, mine.live, mine.label) == (
+        kid_sid,
+        "augmented",
+        True,
+        kid["label"],
+    )
+    assert mine.recipe == {"policy": "test", "seed": 0} and mine.sources == []
+    (p,) = mine.parents
+    assert (p.sid, p.sample_id, p.origin, p.label) == (
+        parent["sid"],
+        parent["sample_id"],
+        "original",
+        kid["label"],
+    )
+    up = ws.lineage(parent["sid"])
+    assert up.origin == "original" and up.parents == [] and up.recipe is None
+    assert up.sources == [parent["source"]]
+    assert [(c.sid, c.origin, c.live) for c in up.children] == [
+        (kid_sid, "augmented", True),
+        (other_sid, "augmented", False),
+    ]
+    with pytest.raises(NotFound, match="no sample has sid 99999"):
+        ws.lineage(99999)
+    (orphan,) = ws.add_samples([derived_sample(ws, "ab" * 32, parent["label"], seed=9)])
+    (gone,) = ws.lineage(orphan).parents  # a parent id no sample here has
+    assert (gone.sid, gone.sample_id, gone.live) == (None, "ab" * 32, False)
+    ws.close()
