@@ -69,8 +69,8 @@ def init_cmd(ctx: click.Context, directory: str | None, as_json: bool) -> None:
     "--root",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Manifest: the folder its relative paths start from (default: the manifest's "
-    "folder). No path may leave it.",
+    help="Manifest or HF dataset: the folder their relative image paths start from "
+    "(default: the manifest's folder, the dataset's folder). No relative path may leave it.",
 )
 @click.option(
     "--max-pixels",

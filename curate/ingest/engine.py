@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -43,7 +43,7 @@ READ_THREADS = 4
 class IngestOptions:
     fmt: IngestFormat = IngestFormat.AUTO
     columns: ColumnNames = ColumnNames()
-    root: Path | None = None  # manifest: where relative paths start (default: its folder)
+    root: Path | None = None  # manifest, HF: where relative paths start (default: its folder)
     max_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = BATCH_SIZE
 
@@ -89,9 +89,16 @@ def run_ingest(
     started = time.perf_counter()
     source = Path(source)
     fmt = detect_format(source) if options.fmt is IngestFormat.AUTO else options.fmt
-    if options.root is not None and fmt is not IngestFormat.MANIFEST:
-        raise InvalidInput("--root is for manifests (CSV or parquet files of paths)")
-    items = list(enumerate_items(source, fmt, options.columns, options.root))
+    if options.root is not None and fmt not in (IngestFormat.MANIFEST, IngestFormat.HF):
+        raise InvalidInput(
+            "--root is for manifests and HF datasets (where their relative image paths start)"
+        )
+    items = enumerate_items(source, fmt, options.columns, options.root)
+    # The progress total. An HF dataset knows its row count, so its items are made
+    # as the loop below reaches them (a dataset bigger than memory must never be
+    # listed); folders and manifests are listed: paths and labels only, no bytes.
+    if not isinstance(items, Sized):
+        items = list(items)
     total = len(items)
     if total == 0:  # most likely the wrong folder: say so instead of "ingested 0"
         raise InvalidInput(

@@ -357,59 +357,164 @@ def _load_hf(source: Path):
     return dict(loaded)
 
 
-def hf_items(source: Path, columns: ColumnNames) -> Iterator[Item]:
+#: Rows whose labels and paths are read in one step while enumerating; their image
+#: bytes are not read then, only when the engine reads each item.
+HF_ROWS_PER_STEP = 1024
+
+
+@dataclass(frozen=True)
+class _HfSplit:
+    name: str | None  # as the dataset names it; None for a plain Dataset
+    rows: object  # datasets.Dataset of the image (and label) column, Arrow-formatted
+    image_col: str
+    label_col: str | None
+    to_name: Callable[[int], str] | None  # a ClassLabel's int -> name
+
+
+class HfItems:
+    """A Hugging Face dataset's rows as items, made as the caller reaches them.
+
+    Sized, so the engine counts rows for its progress total without listing them.
+    Rows are enumerated ``HF_ROWS_PER_STEP`` at a time and an item's reader fetches
+    its bytes from the dataset's Arrow table (memory-mapped from disk by ``datasets``)
+    only when called: a dataset bigger than memory is never in memory at once.
+    Binding the bytes into each item instead held the whole dataset.
+    """
+
+    def __init__(self, source: Path, columns: ColumnNames, root: Path | None = None) -> None:
+        self.source = source
+        # Relative image paths start from the dataset's folder (the data file's
+        # folder for a single file), not the process's current folder: a saved
+        # dataset must read the same from anywhere. --root names another base.
+        self.base = (root or (source if source.is_dir() else source.parent)).absolute()
+        self._base_real = self.base.resolve()
+        self._where = "dataset folder" if root is None else f"--root {self.base}"
+        self._splits = [
+            _hf_split(source, split, ds, columns) for split, ds in _load_hf(source).items()
+        ]
+
+    def __len__(self) -> int:
+        return sum(len(s.rows) for s in self._splits)
+
+    def __iter__(self) -> Iterator[Item]:
+        for part in self._splits:
+            yield from self._split_items(part)
+
+    def _split_items(self, part: _HfSplit) -> Iterator[Item]:
+        import pyarrow.compute as pc
+
+        prefix = f"hf://{self.source.absolute()}/{part.name or 'data'}/"
+        split = split_name(part.name) if part.name else None
+        for start in range(0, len(part.rows), HF_ROWS_PER_STEP):
+            # A slice of the memory-mapped table: no copy of the bytes.
+            table = part.rows[start : start + HF_ROWS_PER_STEP]
+            images = table.column(part.image_col)
+            blobs = pc.struct_field(images, "bytes")  # null where the cell or its bytes is
+            has_bytes = pc.is_valid(blobs).to_pylist()
+            paths = pc.struct_field(images, "path").to_pylist()
+            labels = (
+                table.column(part.label_col).to_pylist() if part.label_col else [None] * len(paths)
+            )
+            for offset, (stored, ipath, label) in enumerate(
+                zip(has_bytes, paths, labels, strict=True)
+            ):
+                label = _hf_label(label, part.to_name)
+                problem = _hf_label_problem(part.label_col, label, split)
+                reader: Callable[[], bytes] | None = None
+                if problem is None:
+                    if stored:
+                        reader = _blob_reader(blobs, offset)
+                    elif ipath:
+                        full, problem = self._locate(ipath)
+                        reader = None if problem else _file_reader(full)
+                    else:
+                        problem = "empty file: image cell holds no bytes and no path"
+                yield Item(
+                    uri=f"{prefix}{start + offset}" + (f"#{ipath}" if ipath else ""),
+                    label=label,
+                    split=split,
+                    read=reader,
+                    problem=problem,
+                )
+
+    def _locate(self, path: str) -> tuple[str, str | None]:
+        """The file a path-only image cell names, or why this row cannot be read.
+
+        Absolute paths are taken as they are: ``datasets`` itself writes them for
+        local images. Relative ones start from the base and, as in manifests, may
+        not leave it.
+        """
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(self.base, path))
+        try:
+            if not os.path.isabs(path) and not _inside(Path(full).resolve(), self._base_real):
+                return full, f"path escapes {self._where}: {_shorten(path)}"
+            if not os.path.isfile(full):
+                return full, f"missing file: {_shorten(path)} (looked for {_shorten(full)})"
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long: this row only
+            return full, f"bad path: {one_line(exc)}"
+        return full, None
+
+
+def _hf_split(source: Path, split: str | None, ds, columns: ColumnNames) -> _HfSplit:
+    """One split's image and label columns, checked now: a wrong column name is one
+    error before anything is stored, not a quarantine reason on every row."""
     import datasets
 
-    for split, ds in _load_hf(source).items():
-        feats = ds.features
-        image_col = columns.image or next(
-            (n for n, f in feats.items() if isinstance(f, datasets.Image)), None
+    feats = ds.features
+    image_col = columns.image or next(
+        (n for n, f in feats.items() if isinstance(f, datasets.Image)), None
+    )
+    if image_col is None or image_col not in feats:
+        raise InvalidInput(
+            f"HF dataset {source.name} has no Image column (columns: {', '.join(feats)})",
+            hint="name it with --image-column",
         )
-        if image_col is None or image_col not in feats:
-            raise InvalidInput(
-                f"HF dataset {source.name} has no Image column (columns: {', '.join(feats)})",
-                hint="name it with --image-column",
-            )
-        label_col = _hf_label_column(source, feats, columns.label)
-        to_name = None
-        if label_col is not None and isinstance(feats[label_col], datasets.ClassLabel):
-            to_name = feats[label_col].int2str
+    label_col = _hf_label_column(source, feats, columns.label)
+    to_name = None
+    if label_col is not None and isinstance(feats[label_col], datasets.ClassLabel):
+        to_name = feats[label_col].int2str
+    # Image(decode=False) stores {bytes, path}; casting a path or binary column named
+    # with --image-column gives it that shape. For an Image column it only changes the
+    # features, not the data. The Arrow format hands out tables, never decoded images.
+    try:
         raw = ds.cast_column(image_col, datasets.Image(decode=False))
-        keep = [image_col] + ([label_col] if label_col else [])
-        raw = raw.select_columns(keep)
-        tag = split or "data"
-        split = split_name(split) if split else None
-        for index, row in enumerate(raw):
-            image = row[image_col] or {}
-            data, ipath = image.get("bytes"), image.get("path")
-            uri = f"hf://{source.absolute()}/{tag}/{index}" + (f"#{ipath}" if ipath else "")
-            label = row.get(label_col) if label_col else None
-            if label is not None and to_name is not None:
-                label = to_name(int(label)) if int(label) >= 0 else None
-            if label is not None:
-                label = label_name(str(label))
-            problem = None
-            if label_col is None:
-                problem = "missing label: dataset has no 'label' or ClassLabel column"
-            elif label is None or str(label).strip() == "":
-                problem = "missing label: empty label"
-            else:
-                problem = _name_problem(str(label), split)
-            reader: Callable[[], bytes] | None = None
-            if problem is None:
-                if data is not None:
-                    reader = lambda d=data: d  # noqa: E731 - bind the bytes now
-                elif ipath:
-                    reader = _file_reader(ipath)
-                else:
-                    problem = "empty file: image cell holds no bytes and no path"
-            yield Item(
-                uri=uri,
-                label=None if label is None else str(label),
-                split=split,
-                read=reader,
-                problem=problem,
-            )
+    except Exception as exc:  # pyarrow names the failed cast with several exception types
+        raise InvalidInput(
+            f"column '{image_col}' of HF dataset {source.name} holds neither images nor "
+            f"image paths: {one_line(exc)}",
+            hint="name the image column with --image-column",
+        ) from None
+    keep = [image_col] + ([label_col] if label_col else [])
+    rows = raw.select_columns(keep).with_format("arrow")
+    return _HfSplit(split, rows, image_col, label_col, to_name)
+
+
+def _blob_reader(blobs, index: int) -> Callable[[], bytes]:
+    """Reads one cell of an Arrow binary column when called. ``blobs`` is a zero-copy
+    slice of the dataset's memory-mapped table: holding it copies no bytes into memory."""
+
+    def read() -> bytes:
+        return blobs[index].as_py()
+
+    return read
+
+
+def _hf_label(value, to_name: Callable[[int], str] | None) -> str | None:
+    if value is not None and to_name is not None:
+        value = to_name(int(value)) if int(value) >= 0 else None
+    return None if value is None else label_name(str(value))
+
+
+def _hf_label_problem(label_col: str | None, label: str | None, split: str | None) -> str | None:
+    if label_col is None:
+        return "missing label: dataset has no 'label' or ClassLabel column"
+    if label is None or label.strip() == "":
+        return "missing label: empty label"
+    return _name_problem(label, split)
+
+
+def hf_items(source: Path, columns: ColumnNames, root: Path | None = None) -> HfItems:
+    return HfItems(source, columns, root)
 
 
 def _hf_label_column(source: Path, feats, asked: str | None) -> str | None:
@@ -438,7 +543,10 @@ def _hf_label_column(source: Path, feats, asked: str | None) -> str | None:
 
 def enumerate_items(
     source: Path, fmt: IngestFormat, columns: ColumnNames, root: Path | None = None
-) -> Iterator[Item]:
+) -> Iterator[Item] | HfItems:
+    """The source's items; ``root`` is where a manifest's or an HF dataset's relative
+    paths start. An HF dataset's come as :class:`HfItems`, which knows its length
+    without enumerating its rows."""
     if fmt is IngestFormat.IMAGEFOLDER:
         if not source.is_dir():
             raise InvalidInput(
@@ -450,5 +558,5 @@ def enumerate_items(
             raise InvalidInput(f"{source} is not a manifest file (.csv or .parquet)")
         return manifest_items(source, columns, root)
     if fmt is IngestFormat.HF:
-        return hf_items(source, columns)
+        return hf_items(source, columns, root)
     raise InvalidInput(f"unknown format {fmt}")
