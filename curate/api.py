@@ -373,7 +373,8 @@ class Workspace:
         default: ``CURATE_ENGINE``, else local) runs decoding, quality checks,
         feature maps and the folds batch by batch; same seed, same findings.
         ``workers``: the local engine's processes for a CPU scan (default 1:
-        this process; 2 on 2 cores scanned 1.35-1.5x faster, same findings).
+        this process; same findings either way; on 2 cores, 2 scanned 1M images 1.48x
+        faster and 10k images slower, 11.6 vs 10.0 s: docs/benchmarks.md).
         """
         from pydantic import ValidationError
 
