@@ -34,11 +34,11 @@ def _writable_folder(folder: Path, target: Path) -> None:
         raise InvalidInput(f"cannot write {target}: no permission to write in {folder}")
 
 
-def check_output_file(path: str | os.PathLike, *, make_parents: bool = False) -> Path:
+def check_output_file(path: str | os.PathLike, *, make_parents: bool = True) -> Path:
     """Raise :class:`InvalidInput` unless a file can be written at ``path``.
 
-    ``make_parents``: missing folders on the way will be created (else the
-    file's folder must exist).
+    ``make_parents``: missing folders on the way will be created, as every
+    command that writes a file does (else the file's folder must exist).
     """
     target = Path(path)
     if target.is_dir():

@@ -179,7 +179,7 @@ def preview_cmd(
 
     fmt = image_format(out)
     loaded = _load(policy)
-    check_output_file(out, make_parents=True)
+    check_output_file(out)
     with open_workspace(ctx) as ws:
         grid = ws.augment_preview(loaded, class_name=class_name, n=count, views=views)
     encoded = io.BytesIO()

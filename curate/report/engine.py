@@ -44,7 +44,7 @@ def report_format(out: Path, fmt: ReportFormat | str | None) -> ReportFormat:
 
 
 def check_report_out(path: Path) -> None:
-    """Raise unless a report can be written at ``path`` (its folder must exist)."""
+    """Raise unless a report can be written at ``path`` (missing folders are made)."""
     if path.is_dir():
         raise InvalidInput(f"{path} is a folder; name the report file, e.g. {path}/report.html")
     check_output_file(path)
@@ -81,6 +81,7 @@ def write_report(
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     assets: Path | None = None
     with output_errors(out), _cleanup(tmp, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
         if fmt is ReportFormat.HTML:
             text, n_images, sections = render_html(data)
         else:

@@ -165,13 +165,6 @@ CASES = [
         "afile is not a folder",
     ),
     case("report-under-a-file", W + "report -o {site}/afile/r.html", 2, "afile is not a folder"),
-    # was found only after the evaluation had run
-    case(
-        "report-missing-folder",
-        W + "report -o {site}/missing/r.html --evaluate",
-        2,
-        "folder {site}/missing does not exist",
-    ),
     # the hint was "1 validation error for EvaluationResult"
     case(
         "report-not-an-evaluation",

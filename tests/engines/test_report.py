@@ -6,6 +6,7 @@ import base64
 import re
 from html import escape
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -127,8 +128,11 @@ def test_report_of_a_single_version_and_bad_outputs(curated):
     assert alone.against is None and "Diff against v1" not in alone.sections
     with pytest.raises(InvalidInput, match="format"):
         ws.report("v2", out=root / "report.pdf")
-    with pytest.raises(InvalidInput, match="does not exist"):
-        ws.report("v2", out=root / "missing" / "r.html")
+    # Missing folders are made, as every command that writes a file does.
+    made = ws.report("v2", out=root / "missing" / "deeper" / "r.md")
+    assert Path(made.path).is_file() and (root / "missing" / "deeper" / "r_files").is_dir()
+    with pytest.raises(InvalidInput, match="not a folder"):
+        ws.report("v2", out=Path(made.path) / "r.html")  # under a file
     with pytest.raises(InvalidInput, match="evaluation is of v2"):
         ws.report("v1", out=root / "mismatch.html", evaluation=evaluation)
     assert not (root / "mismatch.html").exists()
