@@ -21,6 +21,12 @@ so the final comparison is fair:
 8. write the report (HTML + Markdown) with the numbers from this run.
 
 The clean labels are read by step 7 only; curation never sees them.
+
+A stage that changes nothing (clean labels, no duplicates, classes already
+balanced) commits nothing: its step line says so, its tag names the latest
+version, and the rest runs on that. When nothing changed at all, curated is
+raw: the evaluation scores that one version against the oracle and the report
+says there was no raw -> curated difference to measure.
 """
 
 from __future__ import annotations
@@ -239,15 +245,18 @@ def run_demo(
         step("[6/10] dropping exact duplicates (keeping one of each group)")
         dropped = _drop_exact_duplicates(ws)
         done("drop exact duplicates", f"{dropped} dropped", t0)
-        if ws.changes():
-            t0 = time.perf_counter()
-            fixed = ws.commit("fixed: confident label fixes, exact duplicates dropped").version
-            ws.tag("fixed", fixed.name, force=True)
-            done(
-                "commit fixed",
-                f"{fixed.name} (tag fixed): {sum(fixed.stats.changes.values())} changes",
-                t0,
+        t0 = time.perf_counter()
+        fixed = _commit_if_changed(ws, "fixed: confident label fixes, exact duplicates dropped")
+        if fixed is not None:
+            detail = f"{fixed.name} (tag fixed): {sum(fixed.stats.changes.values())} changes"
+        else:
+            fixed = raw
+            detail = (
+                f"nothing to commit: no label fix accepted, no duplicate dropped; "
+                f"fixed = {raw.name} (tag fixed)"
             )
+        ws.tag("fixed", fixed.name, force=True)
+        done("commit fixed", detail, t0)
 
         # -- balance the train split -----------------------------------------------------
         t0 = time.perf_counter()
@@ -304,15 +313,23 @@ def run_demo(
         done(
             "augment to balance",
             f"policy {aug.policy_name}: {aug.added} augmented train samples "
-            f"({', '.join(f'{c.name}: {c.added}' for c in aug.classes if c.added)})",
+            f"({', '.join(f'{c.name}: {c.added}' for c in aug.classes if c.added)})"
+            if aug.added
+            else f"nothing to augment: every class has {target} train samples or more",
             t0,
         )
 
         # -- commit curated, export ---------------------------------------------------------
         t0 = time.perf_counter()
         step("[8/10] committing the curated version and exporting it")
-        curated = ws.commit("curated: train split balanced (synthesis + augmentation)").version
+        curated = _commit_if_changed(ws, "curated: train split balanced (synthesis + augmentation)")
+        committed = curated is not None
+        if curated is None:  # balancing added nothing: the latest version is the curated one
+            curated = fixed
         ws.tag("curated", curated.name, force=True)
+        # Curation may have changed nothing at all (clean, balanced data): then the
+        # curated version holds the raw content and there is no raw -> curated comparison.
+        unchanged = curated.hash == raw.hash
         exports_dir = out / "exports"
         for fmt in s.exports:
             with progress_bar(f"export {fmt}") as bar:
@@ -321,26 +338,35 @@ def run_demo(
                 )
             outputs[f"export_{fmt}"] = result.out
         st = curated.stats
-        done(
-            "commit curated + export",
+        detail = (
             f"{curated.name} (tag curated): {st.samples} samples "
             f"({', '.join(f'{n} {o}' for o, n in st.origins.items())}); exported "
-            + ", ".join(s.exports),
-            t0,
+            + ", ".join(s.exports)
         )
+        if not committed:
+            why = "curation changed nothing, curated = raw" if unchanged else "balancing added none"
+            detail = f"nothing to commit ({why}); " + detail
+        done("commit curated + export", detail, t0)
 
         # -- evaluate ----------------------------------------------------------------------
         t0 = time.perf_counter()
         evaluation = None
         if truth is not None:
+            arms = (
+                f"{raw.name} (raw = curated: curation changed nothing)"
+                if unchanged
+                else f"{raw.name}, {curated.name}"
+            )
             step(
-                f"[9/10] evaluating: the same classifier on {raw.name}, {curated.name} and the "
+                f"[9/10] evaluating: the same classifier on {arms} and the "
                 f"clean-label oracle, scored on {raw.name}/test with {Path(truth).name}"
             )
             with progress_bar("evaluate") as bar:
+                # Equal content leaves nothing to compare: the one version is scored
+                # against the oracle alone.
                 evaluation = ws.evaluate(
                     curated.name,
-                    against=raw.name,
+                    against=None if unchanged else raw.name,
                     truth=truth,
                     classifier=s.classifier,
                     progress=bar,
@@ -350,11 +376,13 @@ def run_demo(
             outputs["evaluation"] = str(eval_file)
             acc = {a.role: a.accuracy for a in evaluation.arms}
             gap = evaluation.gap_closed_accuracy
+            names = {"baseline": "raw", "candidate": "raw = curated" if unchanged else "curated"}
+            names["oracle"] = "oracle"
             done(
                 "evaluate",
-                f"held-out accuracy raw {acc.get('baseline', 0):.2%}, curated "
-                f"{acc.get('candidate', 0):.2%}, oracle {acc.get('oracle', 0):.2%}; gap closed "
-                + ("n/a" if gap is None else f"{gap:.0%}"),
+                "held-out accuracy "
+                + ", ".join(f"{names[r]} {acc[r]:.2%}" for r in names if r in acc)
+                + ("" if unchanged else "; gap closed " + ("n/a" if gap is None else f"{gap:.0%}")),
                 t0,
             )
         else:
@@ -373,21 +401,34 @@ def run_demo(
             "The scan saw every image with its given (noisy) labels, test images included, "
             "as a user's scan would; no clean label took part in curation.",
         ]
+        if unchanged:
+            notes.append(
+                f"Curation changed nothing on this data (no confident label fix, no exact "
+                f"duplicate, no class short of train samples): the curated version is the raw "
+                f"one ({raw.name}), so there is no raw -> curated difference to measure"
+                + (
+                    "; the evaluation scores that one version against the clean-label oracle."
+                    if evaluation is not None
+                    else "."
+                )
+            )
         if evaluation is not None:
             notes.append(
                 f"Clean labels ({Path(truth).name}) were read only by the evaluation: to score "
                 f"{raw.name}/test and to train the oracle ({raw.name}/train with clean "
-                "labels, still imbalanced), which measures what label noise costs."
+                "labels, nothing added), which measures what label noise costs."
             )
         for fmt in ("html", "md"):
             rep = ws.report(
                 curated.name,
-                against=raw.name,
+                against=None if unchanged else raw.name,
                 out=out / f"report.{fmt}",
                 evaluation=evaluation,
                 steps=report_steps,
                 notes=notes,
-                title="curate demo: raw vs curated",
+                title=f"curate demo: {raw.name}, raw = curated (curation changed nothing)"
+                if unchanged
+                else "curate demo: raw vs curated",
             )
             outputs[f"report_{fmt}"] = rep.path
         done("report", f"{out / 'report.html'} and report.md", t0)
@@ -454,6 +495,18 @@ def _prepare_out(out: Path, *, overwrite: bool) -> None:
         )
     except OSError as exc:
         raise InvalidInput(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def _commit_if_changed(ws, message: str):
+    """Commit the working state as a new version, or return None when it equals HEAD.
+
+    A step may change nothing (clean labels, no duplicates, balanced classes):
+    committing then would fail with "nothing to commit", and the demo goes on
+    with the latest version instead.
+    """
+    if ws.diff("HEAD", None).identical:
+        return None
+    return ws.commit(message).version
 
 
 def _cuda(device: str) -> bool:

@@ -223,6 +223,8 @@ def tag_cmd(ctx, name, version, force: bool, delete: bool, as_json: bool) -> Non
     """Name VERSION (default HEAD) NAME; without arguments, list tags.
 
     Tags name versions anywhere a version is asked for: `curate export best`.
+    Re-tagging the version a tag already names changes nothing (exit 0);
+    moving a tag to another version needs --force.
     """
     if delete and (name is None or version is not None or force):
         raise InvalidInput("--delete takes the tag NAME only", hint="curate tag NAME --delete")
@@ -244,8 +246,13 @@ def tag_cmd(ctx, name, version, force: bool, delete: bool, as_json: bool) -> Non
             else:
                 click.echo(f"Deleted tag {name}.")
             return
+        before = next((t for t in ws.tags() if t.name == name), None)
         tag = ws.tag(name, version, force=force)
+    # Re-tagging the version a tag already names is a no-op (the tag comes back as it was).
+    unchanged = tag == before
     if as_json:
-        emit_json(tag)
+        emit_json({**tag.model_dump(mode="json"), "unchanged": unchanged})
+    elif unchanged:
+        click.echo(f"tag {tag.name!r} already names {tag.version}; left as it is.")
     else:
         click.echo(f"Tagged {tag.version} as {tag.name}.")

@@ -37,6 +37,10 @@ from curate.errors import InvalidInput, NotFound
 from curate.store.catalog import Catalog
 
 WORKING = "working"  # pseudo-ref for the working state in diffs
+# The state before the first commit, as a diff side: no samples. Version ids start
+# at 1, so id 0 has no members and members_sql(0) selects nothing.
+EMPTY = "empty"
+EMPTY_ID = 0
 
 _TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _VERSION_NUMBER = re.compile(r"^[vV]?(\d+)$")
@@ -139,6 +143,26 @@ def resolve_version(cat: Catalog, ref: str | int) -> int:
     if tags:
         hint += "; tags: " + ", ".join(tags[:10])
     raise NotFound(f"no version named {text!r}", hint=hint)
+
+
+def resolve_diff_side(cat: Catalog, ref: str | int | None) -> int | None:
+    """One side of a diff -> version_id; None (or "working") is the working state.
+
+    Before the first commit, HEAD names the empty state (EMPTY_ID), so a bare
+    `curate diff` (HEAD -> working) lists everything a first commit would
+    record as added. HEAD~N and every other name still need a version.
+    """
+    if ref is None or str(ref).strip().lower() == WORKING:
+        return None
+    if str(ref).strip().upper() in ("HEAD", "LATEST") and head_id(cat) is None:
+        return EMPTY_ID
+    return resolve_version(cat, ref)
+
+
+def _side_name(version_id: int | None) -> str:
+    if version_id is None:
+        return WORKING
+    return EMPTY if version_id == EMPTY_ID else f"v{version_id}"
 
 
 # -- commit ------------------------------------------------------------------------------
@@ -513,7 +537,7 @@ def _pair_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, ClassCounts]
 
 
 def diff(cat: Catalog, a: int | None, b: int | None) -> VersionDiff:
-    """Sample-level differences from ``a`` to ``b`` (None: the working state)."""
+    """Sample-level differences from ``a`` to ``b`` (None: the working state, EMPTY_ID: none)."""
     a_sql, a_params = members_sql(a)
     b_sql, b_params = members_sql(b)
     # Reasons: the latest change between the two states for each sample.
@@ -595,8 +619,8 @@ def diff(cat: Catalog, a: int | None, b: int | None) -> VersionDiff:
     a_hash = cat.scalar("SELECT hash FROM versions WHERE version_id = ?", [a]) if a else None
     b_hash = cat.scalar("SELECT hash FROM versions WHERE version_id = ?", [b]) if b else None
     return VersionDiff(
-        a=version_name(a) or WORKING,
-        b=version_name(b) or WORKING,
+        a=_side_name(a),
+        b=_side_name(b),
         a_hash=a_hash,
         b_hash=b_hash,
         identical=not rows,
@@ -635,7 +659,13 @@ def set_tag(cat: Catalog, name: str, version_id: int, *, force: bool = False) ->
     if _VERSION_NUMBER.match(name) or name.upper() in ("HEAD", "LATEST", "WORKING"):
         raise InvalidInput(f"tag name {name!r} would shadow a version name")
     with cat.transaction() as tx:
-        existing = tx.execute("SELECT version_id FROM tags WHERE name = ?", [name]).fetchall()
+        existing = tx.execute(
+            "SELECT version_id, created_at FROM tags WHERE name = ?", [name]
+        ).fetchall()
+        if existing and existing[0][0] == version_id:
+            # Re-tagging the version the tag already names changes nothing (with or
+            # without force), so scripts can re-run; the tag keeps its created_at.
+            return Tag(name=name, version=f"v{version_id}", created_at=existing[0][1])
         if existing and not force:
             raise InvalidInput(
                 f"tag {name!r} already names v{existing[0][0]}",

@@ -35,14 +35,13 @@ def show(cat: Catalog, ref: str | int) -> VersionInfo:
 
 
 def diff(cat: Catalog, a: str | int | None, b: str | int | None) -> VersionDiff:
-    """Differences from ``a`` to ``b``; None or "working" names the working state."""
+    """Differences from ``a`` to ``b``; None or "working" names the working state.
 
-    def ref(r: str | int | None) -> int | None:
-        if r is None or str(r).strip().lower() == versions_repo.WORKING:
-            return None
-        return versions_repo.resolve_version(cat, r)
-
-    return versions_repo.diff(cat, ref(a), ref(b))
+    Before the first commit HEAD is the empty state: HEAD -> working lists every
+    sample as added, what the first commit would record.
+    """
+    side = versions_repo.resolve_diff_side
+    return versions_repo.diff(cat, side(cat, a), side(cat, b))
 
 
 def tag(cat: Catalog, name: str, ref: str | int | None = None, *, force: bool = False) -> Tag:

@@ -24,6 +24,7 @@ The plan is a pure function of the inputs and the seed (:func:`plan_split`);
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -52,20 +53,41 @@ def parse_ratios(
         )
     except ValueError:
         raise InvalidInput(f"bad ratios {text!r}: give numbers like 0.8,0.1,0.1") from None
-    names = list(names) if names else list(DEFAULT_NAMES[: len(ratios)])
-    if len(ratios) < 2 or len(ratios) != len(names):
+    shown = ",".join(f"{r:g}" for r in ratios)
+    if not names:
+        if not 2 <= len(ratios) <= len(DEFAULT_NAMES):
+            raise InvalidInput(
+                "give two or three ratios (train,val[,test]), e.g. 0.8,0.2 "
+                f"(got {len(ratios)} ratio{'s' if len(ratios) != 1 else ''}: {shown})",
+                hint="name more than three splits with --names" if len(ratios) > 3 else None,
+            )
+        names = list(DEFAULT_NAMES[: len(ratios)])
+    names = list(names)
+    if len(ratios) != len(names):
         raise InvalidInput(
             f"give one ratio per split ({len(names)} names, {len(ratios)} ratios); "
             "two or three ratios name train,val[,test]"
+        )
+    if len(ratios) < 2:
+        raise InvalidInput(
+            f"a split needs at least two parts: got one ratio ({shown}) for {names[0]!r}",
+            hint="give two or more ratios and --names, e.g. --ratios 0.8,0.2 --names train,val",
         )
     if len(set(names)) != len(names) or any(not n.strip() for n in names):
         raise InvalidInput(f"split names must be distinct and non-empty: {names}")
     for name in names:  # exports make split names folder and file names
         check_name(name, "split", hint="pass --names with names like train,val,test")
-    if any(r < 0 for r in ratios) or not abs(sum(ratios) - 1.0) < 1e-6 or ratios[0] <= 0:
+    if not all(math.isfinite(r) for r in ratios):
+        raise InvalidInput(f"bad ratios {shown}: give numbers like 0.8,0.1,0.1")
+    if any(r < 0 for r in ratios):
+        raise InvalidInput(f"ratios must not be negative: {shown}")
+    if not abs(sum(ratios) - 1.0) < 1e-6:
         raise InvalidInput(
-            f"ratios must be >= 0, sum to 1 and give the first split ({names[0]}) a share: {ratios}"
+            f"ratios must sum to 1: {shown} sum to {sum(ratios):g}",
+            hint="e.g. 0.8,0.1,0.1",
         )
+    if ratios[0] <= 0:
+        raise InvalidInput(f"the first split ({names[0]}) needs a share above 0: {shown}")
     return ratios, names
 
 

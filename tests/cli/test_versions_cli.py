@@ -99,3 +99,32 @@ def test_user_errors_are_one_line(tmp_path):
             lines = result.stderr.strip().splitlines()
             assert lines[0].startswith("error: ") and "Traceback" not in result.output, args
             assert len(lines) <= 2, lines
+
+
+def test_bare_diff_before_the_first_commit_shows_everything_as_added(tmp_path):
+    ws = tmp_path / "ws"
+    run(tmp_path, "init", str(ws))
+    run(ws, "ingest", str(make_folder(tmp_path / "src", 2)))
+    text = run(ws, "diff").stdout
+    assert text.startswith("empty -> working: 6 added, 0 removed") and "added" in text
+    doc = js(ws, "diff")
+    assert (doc["a"], doc["b"], doc["summary"]["added"]) == ("empty", "working", 6)
+    run(ws, "commit", "-m", "first")
+    assert "(identical)" in run(ws, "diff").stdout
+
+
+def test_retagging_the_same_version_exits_0(tmp_path):
+    ws = tmp_path / "ws"
+    run(tmp_path, "init", str(ws))
+    run(ws, "ingest", str(make_folder(tmp_path / "src", 2)))
+    run(ws, "commit", "-m", "first")
+    first = js(ws, "tag", "best")
+    assert first["version"] == "v1" and first["unchanged"] is False
+    assert "tag 'best' already names v1" in run(ws, "tag", "best").stdout
+    again = js(ws, "tag", "best", "HEAD")
+    assert again == {**first, "unchanged": True}  # the tag as it was, created_at included
+    run(ws, "drop", str(tmp_path / "src" / "cat" / "cat_000.png"))
+    run(ws, "commit", "-m", "second")
+    moved = run(ws, "tag", "best", code=2)  # another version: still needs --force
+    assert "already names v1" in moved.stderr and "--force" in moved.stderr
+    assert js(ws, "tag", "best", "--force")["version"] == "v2"

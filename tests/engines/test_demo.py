@@ -141,3 +141,59 @@ def test_demo_marks_its_folder_and_overwrite_replaces_it(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         demo.run_demo(out, settings=DemoSettings.quick(), overwrite=True)
     assert not (out / "report.html").exists() and (out / demo.DEMO_MARKER).is_file()
+
+
+def test_demo_finishes_when_curation_changes_nothing(tmp_path):
+    """Clean, balanced data (3 classes x 20 digits): no fix, no duplicate, nothing to balance.
+
+    Every commit after raw would be empty; the demo says so in its step lines and
+    exports, evaluates and reports the raw version as the curated one.
+    """
+    import csv
+    import shutil
+
+    from curate.demo import sample_data_dir
+
+    src = sample_data_dir()
+    data = tmp_path / "balanced" / "digits"
+    for cls in ("0", "4", "7"):
+        (data / cls).mkdir(parents=True)
+        for f in sorted((src / "digits" / cls).iterdir())[:20]:
+            shutil.copy(f, data / cls / f.name)
+    # the clean labels of those images, found next to --data as the demo expects
+    with (src / "ground_truth.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if (data.parent / r["path"]).is_file()]
+    assert len(rows) == 60
+    with (data.parent / "ground_truth.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        cli, ["demo", "--data", str(data), "--out", str(out), "--quick", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "error:" not in result.stderr and "Traceback" not in result.output
+    doc = json.loads(result.stdout)
+    assert doc["raw"] == doc["curated"] == "v1"
+    details = {s["name"]: s["detail"] for s in doc["steps"]}
+    assert details["commit fixed"].startswith("nothing to commit")
+    assert details["augment to balance"].startswith("nothing to augment")
+    assert details["commit curated + export"].startswith("nothing to commit")
+    assert "evaluate" in details and "report" in details
+    assert set(doc["accuracy"]) == {"candidate", "oracle"}  # one version: nothing to compare
+
+    from curate.api import Workspace
+
+    with Workspace.open(out) as ws:
+        assert [v.name for v in ws.log()] == ["v1"]
+        assert {t.name: t.version for t in ws.tags()} == {
+            "raw": "v1",
+            "fixed": "v1",
+            "curated": "v1",
+        }
+    assert (out / "exports" / "hf" / "dataset_dict.json").is_file()
+    assert (out / "evaluation.json").is_file()
+    md = (out / "report.md").read_text()
+    assert "curation changed nothing" in md and "the curated version is the raw one (v1)" in md

@@ -86,6 +86,8 @@ def test_parse_ratios():
             parse_ratios(bad)
     with pytest.raises(InvalidInput):
         parse_ratios("0.5,0.5", ["x", "x"])
+    with pytest.raises(InvalidInput, match=r"one ratio per split \(3 names, 2 ratios\)"):
+        parse_ratios("0.5,0.5", ["a", "b", "c"])
 
 
 def test_split_in_a_workspace_respects_scan_groups_and_derived_samples(tmp_path):
@@ -124,6 +126,25 @@ def test_split_in_a_workspace_respects_scan_groups_and_derived_samples(tmp_path)
     again = ws.split("0.6,0.2,0.2", seed=99)
     assert again.moved == 0
     ws.close()
+
+
+@pytest.mark.parametrize(
+    ("ratios", "names", "message"),
+    [
+        # without --names: say how many ratios to give, not "1 names, 1 ratios"
+        ("1.0", None, "give two or three ratios (train,val[,test]), e.g. 0.8,0.2 (got 1 ratio: 1)"),
+        ("0.4,0.3,0.2,0.1", None, "give two or three ratios (train,val[,test]), e.g. 0.8,0.2"),
+        ("1", ["a"], "a split needs at least two parts"),
+        ("0.9,-0.1,0.2", None, "ratios must not be negative: 0.9,-0.1,0.2"),
+        ("0.9,0.9", None, "ratios must sum to 1: 0.9,0.9 sum to 1.8"),
+        ("0,1", None, "the first split (train) needs a share above 0: 0,1"),
+        ("nan,0.5", None, "bad ratios nan,0.5: give numbers like"),
+    ],
+)
+def test_ratio_errors_say_what_is_wrong(ratios, names, message):
+    with pytest.raises(InvalidInput) as err:
+        parse_ratios(ratios, names)
+    assert str(err.value).startswith(message), str(err.value)
 
 
 @pytest.mark.parametrize("bad", ["../../ESC", "/abs", "a\\b", ".", "..", " val", "val "])

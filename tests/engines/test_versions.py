@@ -237,6 +237,38 @@ def test_diff_lists_added_removed_relabeled_moved_with_reasons(tmp_path):
     ws.close()
 
 
+def test_diff_before_the_first_commit_lists_what_it_would_record(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.split("0.5,0.5", seed=0)
+    d = ws.diff()  # HEAD -> working, with no HEAD yet: from the empty state
+    assert (d.a, d.b, d.a_hash, d.identical) == ("empty", "working", None, False)
+    assert d.summary == {"added": 6, "removed": 0, "relabeled": 0, "moved": 0}
+    assert {s.sample_id for s in d.added} == set(ids(ws))
+    assert {s.split for s in d.added} == {"train", "val"}
+    assert {k: (c.a, c.b) for k, c in d.classes.items()} == {c: (0, 2) for c in CLASSES}
+    for ref in ("HEAD~1", "v1"):  # only HEAD means "nothing yet"; other names need a version
+        with pytest.raises(NotFound):
+            ws.diff(ref)
+    first = ws.commit("first").version
+    assert ws.diff().identical and ws.diff().a == first.name
+    ws.close()
+
+
+def test_retagging_the_same_version_is_a_no_op(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("one")
+    tag = ws.tag("best")
+    # scripts re-run: the same version again, by any name, with or without force
+    assert ws.tag("best") == tag
+    assert ws.tag("best", "v1") == tag and ws.tag("best", "HEAD", force=True) == tag
+    ws.drop(ids(ws)[0])
+    ws.commit("two")
+    with pytest.raises(InvalidInput, match="already names v1"):
+        ws.tag("best")  # moving it to v2 still needs force
+    assert ws.tag("best", force=True).version == "v2"
+    ws.close()
+
+
 def test_tags(tmp_path):
     ws = make_ws(tmp_path, per_class=2)
     ws.commit("one")
