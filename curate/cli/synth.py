@@ -194,52 +194,50 @@ def _render(result) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)  # stdout: the result is the command's output
-    fit = (
-        "reused a fitted checkpoint"
-        if result.checkpoint_reused
-        else (
-            f"fitted {result.fit.steps} steps in {result.fit.seconds:.1f}s"
-            if result.fit is not None and result.fit.steps
-            else "no fitting needed"
-        )
-    )
-    console.print(
-        f"{result.generator} on {result.device} ({result.where}): {fit}; "
-        f"checkpoint {(result.checkpoint or '-')[:12]}"
-    )
-    table = Table(title=f"{result.admitted} admitted, {result.rejected} rejected")
-    for col in ("class", "asked", "made", "admitted", "rejected", "conf", "FD", "FD real"):
-        table.add_column(col, justify="left" if col == "class" else "right")
-    for c in result.classes:
-        table.add_row(
-            c.class_name,
-            str(c.requested),
-            str(c.generated),
-            str(c.admitted),
-            str(c.rejected),
-            "-" if c.mean_confidence is None else f"{c.mean_confidence:.2f}",
-            "-" if c.feature_distance is None else f"{c.feature_distance:.2f}",
-            "-" if c.real_split_half_distance is None else f"{c.real_split_half_distance:.2f}",
-        )
-    console.print(table)
+    if result.fit_cancelled and result.checkpoint is None:
+        fit = "the fit was stopped before it finished"
+    elif result.checkpoint_reused:
+        fit = "reused a fitted checkpoint"
+    elif result.fit is not None and result.fit.steps:
+        fit = f"fitted {result.fit.steps} steps in {result.fit.seconds:.1f}s"
+    else:
+        fit = "no fitting needed"
+    checkpoint = f"; checkpoint {result.checkpoint[:12]}" if result.checkpoint else ""
+    console.print(f"{result.generator} on {result.device} ({result.where}): {fit}{checkpoint}")
+    if result.classes:  # none when a cancel stopped the first fit: nothing was sampled
+        table = Table(title=f"{result.admitted} admitted, {result.rejected} rejected")
+        for col in ("class", "asked", "made", "admitted", "rejected", "conf", "FD", "FD real"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for c in result.classes:
+            table.add_row(
+                c.class_name,
+                str(c.requested),
+                str(c.generated),
+                str(c.admitted),
+                str(c.rejected),
+                "-" if c.mean_confidence is None else f"{c.mean_confidence:.2f}",
+                "-" if c.feature_distance is None else f"{c.feature_distance:.2f}",
+                "-" if c.real_split_half_distance is None else f"{c.real_split_half_distance:.2f}",
+            )
+        console.print(table)
     for c in result.classes:
         if c.reasons:
             why = ", ".join(f"{k} {v}" for k, v in c.reasons.items())
             console.print(f"Rejected {c.class_name}: {why}")
-    console.print(
-        f"Gate: classifier {result.classifier}, near-duplicate distance "
-        f"{result.near_duplicate_distance}, leakage check "
-        f"{'on' if result.leakage_checked else 'off'}. FD: feature distance real vs admitted "
-        "(FD real: between two halves of the real images)."
-    )
+    if result.classes:
+        console.print(
+            f"Gate: classifier {result.classifier}, near-duplicate distance "
+            f"{result.near_duplicate_distance}, leakage check "
+            f"{'on' if result.leakage_checked else 'off'}. FD: feature distance real vs "
+            "admitted (FD real: between two halves of the real images)."
+        )
+    # A cancel is said once, by the engine's note: it knows what the cancel stopped.
     for note in result.notes:
         console.print(f"Note: {note}")
     if result.admitted:
         console.print(
             f"{result.admitted} samples are pending additions to train (origin synthetic)."
         )
-    if result.cancelled:
-        console.print("Cancelled: what was admitted before the cancel was kept.")
 
 
 @click.command("generators")

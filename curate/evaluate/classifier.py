@@ -15,6 +15,7 @@ inside a function.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -31,13 +32,17 @@ def to_inputs(pixels: np.ndarray) -> np.ndarray:
     return flat / 255.0 - 0.5
 
 
-def build_model(config: ClassifierConfig, seed: int) -> MLPClassifier:
+def build_model(config: ClassifierConfig, seed: int, n_train: int | None = None) -> MLPClassifier:
+    """``n_train``: the training split's size. A batch larger than it is cut to it
+    here, as scikit-learn would anyway (the same numbers) but with a UserWarning on
+    every epoch."""
+    batch_size = config.batch_size if n_train is None else max(1, min(config.batch_size, n_train))
     return MLPClassifier(
         hidden_layer_sizes=(config.hidden,) * config.layers,
         activation="relu",
         solver="adam",
         alpha=config.l2,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         learning_rate_init=config.lr,
         shuffle=True,
         random_state=seed,
@@ -53,15 +58,27 @@ def train_and_predict(
     seed: int,
     *,
     on_epoch: Callable[[int], None] = lambda epoch: None,
+    on_warning: Callable[[str], None] = lambda message: None,
     cancel: CancelFn | None = None,
 ) -> np.ndarray:
-    """Train one model from ``seed`` and return its predicted class indices for ``x_test``."""
-    model = build_model(config, seed)
+    """Train one model from ``seed`` and return its predicted class indices for ``x_test``.
+
+    What scikit-learn warns goes to ``on_warning`` (one call per warning, as
+    "Category: message"), not to stderr: the caller says it once, as a note.
+    """
+    model = build_model(config, seed, n_train=len(x_train))
     classes = np.arange(n_classes)
     y = np.asarray(y_train, dtype=np.int64)
-    with threadpool_limits(limits=1):
-        for epoch in range(config.epochs):
-            check_cancel(cancel)
-            model.partial_fit(x_train, y, classes=classes)
-            on_epoch(epoch + 1)
-        return model.predict(x_test).astype(np.int64)
+    # catch_warnings swaps the process-wide filters while it runs: a warning another
+    # thread raises meanwhile lands here too (and is reported, not lost).
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for epoch in range(config.epochs):
+                check_cancel(cancel)
+                model.partial_fit(x_train, y, classes=classes)
+                on_epoch(epoch + 1)
+            return model.predict(x_test).astype(np.int64)
+        finally:
+            for w in caught:
+                on_warning(f"{w.category.__name__}: {w.message}")

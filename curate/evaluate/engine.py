@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from curate.core.progress import CancelFn, ProgressFn, no_progress
-from curate.errors import InvalidInput, NotFound
+from curate.errors import InvalidInput, NotFound, one_line
 from curate.evaluate.models import ArmResult, EvalRequest, EvaluationResult, SeedRun
 from curate.evaluate.truth import Truth, load_truth
 
@@ -263,6 +263,11 @@ def run_evaluation(
     test_classes = sorted(set(test_y))
     results: list[ArmResult] = []
     done = 0
+    warned: Counter[str] = Counter()  # scikit-learn's warnings: one note at the end
+
+    def warn(message: str) -> None:
+        warned[one_line(message)] += 1
+
     for arm in arms:
         arm_started = time.perf_counter()
         x_train = x_of(arm.rows)
@@ -278,7 +283,15 @@ def run_evaluation(
                 progress(_base + epoch, total_epochs, _label)
 
             pred = train_and_predict(
-                x_train, y_train, x_test, len(names), cfg, seed, on_epoch=tick, cancel=cancel
+                x_train,
+                y_train,
+                x_test,
+                len(names),
+                cfg,
+                seed,
+                on_epoch=tick,
+                on_warning=warn,
+                cancel=cancel,
             )
             done += cfg.epochs
             f1 = f1_score(y_test, pred, labels=test_classes, average="macro", zero_division=0)
@@ -315,6 +328,13 @@ def run_evaluation(
                 runs=runs,
                 seconds=round(time.perf_counter() - arm_started, 3),
             )
+        )
+
+    if warned:
+        (message, times), *others = warned.most_common()
+        more = f"; and {len(others)} other warning(s)" if others else ""
+        warnings.append(
+            f"scikit-learn warned while training the classifier ({times}x): {message}{more}"
         )
 
     by_role = {r.role: r for r in results}

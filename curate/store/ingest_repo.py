@@ -91,10 +91,18 @@ def commit_batch(
     with cat.transaction() as tx:
         tx.register("incoming", incoming)
         try:
+            base_sid = tx.execute("SELECT coalesce(max(sid), -1) + 1 FROM samples").fetchall()[0][0]
+            batch = _with_sids(incoming, base_sid)
+            tx.register("batch_rows", batch)
+            # A class only for labels some sample takes: the new images' first
+            # paths (see the assignments below). A label given to an image stored
+            # before, or by a second path of a new one, stays on its path
+            # (`sources`) and makes no class: an empty class would have nothing
+            # to train on, yet balancing plans would ask for samples of it.
             new_classes = [
                 r[0]
                 for r in tx.execute(
-                    "SELECT DISTINCT label FROM incoming WHERE label IS NOT NULL "
+                    "SELECT DISTINCT label FROM batch_rows WHERE is_new AND label IS NOT NULL "
                     "AND label NOT IN (SELECT name FROM classes) ORDER BY label"
                 ).fetchall()
             ]
@@ -114,9 +122,6 @@ def commit_batch(
                 tx.execute("INSERT INTO classes SELECT class_id, name, now() FROM new_classes")
                 tx.unregister("new_classes")
 
-            base_sid = tx.execute("SELECT coalesce(max(sid), -1) + 1 FROM samples").fetchall()[0][0]
-            batch = _with_sids(incoming, base_sid)
-            tx.register("batch_rows", batch)
             added_samples = tx.execute(
                 f"""
                 INSERT INTO samples

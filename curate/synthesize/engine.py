@@ -11,6 +11,7 @@ twice fits once.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
@@ -23,7 +24,7 @@ import numpy as np
 
 from curate.core.models import ImageInfo, NewSample, Origin
 from curate.core.progress import CancelFn, ProgressFn, never_cancel, no_progress
-from curate.errors import Cancelled, InvalidInput, MissingDependency, PluginError
+from curate.errors import Cancelled, InvalidInput, MissingDependency, NotFound, PluginError
 from curate.plugins.generators import (
     Checkpoint,
     Generator,
@@ -98,13 +99,8 @@ def _run_synthesis(
     params = parse_params(gen_cls.Params, request.params, where=request.generator)
     counts = _counts(ws, request)
     data = _load_data(ws)
-    missing = [c for c in counts if c not in data.train.class_names]
-    if missing:
-        raise InvalidInput(
-            f"class {missing[0]!r} has no training images to learn from",
-            hint="synthesis needs real examples of each class it generates",
-        )
     notes = list(data.notes)
+    counts = _learnable(counts, data, chosen=request.classes is not None, notes=notes)
     steps = request.fit_steps if request.fit_steps is not None else gen_cls.default_fit_steps
 
     runner = _make_runner(request, gen_cls, params)
@@ -152,6 +148,7 @@ def _run_synthesis(
         total = sum(counts.values())
         done = 0
         cancelled = False
+        fit_cancelled: str | None = None  # the group whose fit the cancel stopped
         seconds.update(fit=0.0, sample=0.0, gate=0.0, admit=0.0)
         for group in groups:
             train = data.train if conditional else _only(data.train, group[0])
@@ -162,6 +159,7 @@ def _run_synthesis(
                 )
             except Cancelled:
                 cancelled = True
+                fit_cancelled = ", ".join(group)
                 break
             seconds["fit"] += round(time.perf_counter() - t, 3)
             if report is not None:
@@ -226,7 +224,18 @@ def _run_synthesis(
     for c in classes_out:
         reasons.update(c.reasons)
     seconds["total"] = round(time.perf_counter() - started, 3)
-    if cancelled:
+    if fit_cancelled is not None:
+        # No generator keeps a partial checkpoint: a stopped fit is lost, and
+        # the same request fits again from the start.
+        whom = "" if conditional else f" for {fit_cancelled}"
+        if gen_cls.needs_fit:
+            what = f"fitting {request.generator}{whom}: a stopped fit is not kept, the next "
+            what += "run fits again from the start"
+        else:
+            what = f"preparing {request.generator}{whom}: the next run prepares it again"
+        kept = "; the samples admitted before it were kept" if admitted_sids else ""
+        notes.append(f"cancelled while {what}{kept}")
+    elif cancelled:
         notes.append("cancelled: the samples admitted before the cancel were kept")
     # Say why images were duplicates from what they duplicated: samples already in
     # the workspace (an earlier run with this checkpoint and seed), or each other.
@@ -263,6 +272,7 @@ def _run_synthesis(
         notes=notes,
         seconds=seconds,
         cancelled=cancelled,
+        fit_cancelled=fit_cancelled is not None,
     )
 
 
@@ -279,8 +289,12 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
             raise InvalidInput("--classes is empty")
         for name in request.classes:
             if name not in known:
-                raise InvalidInput(
-                    f"no class named {name!r}", hint=f"classes: {', '.join(known) or 'none'}"
+                close = _close_names(name, known)
+                raise NotFound(
+                    f"no class named {name!r}",
+                    hint=f"did you mean {', '.join(close)}?"
+                    if close
+                    else f"classes: {', '.join(known) or 'none'}",
                 )
     if request.n is not None:
         if request.classes is None:
@@ -304,6 +318,45 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
             hint="pass --n to generate anyway",
         )
     return counts
+
+
+def _close_names(name: str, known: list[str], n: int = 3) -> list[str]:
+    """Class names close to ``name``, case-insensitively (as augment suggests them;
+    engines do not import each other)."""
+    lowered = {k.lower(): k for k in known}
+    return [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=n)]
+
+
+def _learnable(
+    counts: dict[str, int], data: _Data, *, chosen: bool, notes: list[str]
+) -> dict[str, int]:
+    """``counts`` less the classes without original training images (an empty class,
+    or one only in val/test): nothing to fit a generator or the gate on.
+
+    Classes the user named are an error; classes the balancing plan chose are
+    skipped with a note, so one empty class does not stop the others."""
+    missing = [c for c in counts if c not in data.train.class_names]
+    if not missing:
+        return counts
+    if chosen:
+        raise InvalidInput(
+            f"class {missing[0]!r} has no training images to learn from",
+            hint="synthesis needs real examples of each class it generates",
+        )
+    names = ", ".join(repr(c) for c in missing)
+    kept = {c: n for c, n in counts.items() if c not in missing}
+    if not kept:
+        raise InvalidInput(
+            f"the classes the balancing plan lists ({names}) have no training images to "
+            "learn from: nothing to generate",
+            hint="synthesis needs real examples of each class it generates; ingest some, "
+            "or relabel samples into the class",
+        )
+    notes.append(
+        f"skipped {names}: no training images to learn from "
+        f"(the balancing plan asks {sum(counts[c] for c in missing)} more)"
+    )
+    return kept
 
 
 def _plan(ws: SynthWorkspace, target: int | None):

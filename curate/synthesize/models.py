@@ -116,3 +116,8 @@ class SynthResult(Model):
     notes: list[str] = Field(default_factory=list)
     seconds: dict[str, float] = Field(default_factory=dict)
     cancelled: bool = False
+    fit_cancelled: bool = Field(
+        False,
+        description="the cancel stopped a fit: that fit was not kept (the next run fits "
+        "again); the classes after it were not sampled",
+    )

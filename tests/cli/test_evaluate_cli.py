@@ -84,3 +84,17 @@ def test_errors_are_one_line(noisy, tmp_path):
     )
     assert "need --evaluate" in both.stderr
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "r.txt").exists()
+
+
+def test_a_small_training_split_prints_no_library_warning(tmp_path):
+    """24 training samples, a batch of 64: scikit-learn would warn on every epoch."""
+    import warnings
+
+    from tests.engines.test_evaluate import make_small
+
+    make_small(tmp_path).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that reached the user fails the command
+        result = run(tmp_path / "ws", "evaluate", "--epochs", "1", "--seeds", "1")
+    assert "batch_size" not in result.output and "Warning" not in result.output
+    assert "curated v1: accuracy" in result.stdout

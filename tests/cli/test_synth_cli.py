@@ -146,3 +146,33 @@ def test_first_ctrl_c_asks_to_stop_and_the_second_aborts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_unknown_class_is_not_found_exit_1_with_close_names(ws_dir):
+    result = run(["synth", "-g", "gan", "--classes", "lefft", "--n", "2"], ws_dir)
+    assert result.exit_code == 1
+    assert "no class named 'lefft'" in result.stderr and "did you mean left?" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_ctrl_c_during_the_fit_says_the_fit_stopped_once(ws_dir, monkeypatch):
+    import contextlib
+    import threading
+
+    import curate.cli.synth as synth
+
+    @contextlib.contextmanager
+    def pressed():  # Ctrl-C was pressed before the first fitting step
+        stop = threading.Event()
+        stop.set()
+        yield stop
+
+    monkeypatch.setattr(synth, "cancel_on_interrupt", pressed)
+    args = ["synth", "-g", "gan", "--classes", "left", "--n", "3", "--fit-steps", "50"]
+    result = run([*args, "--device", "cpu", "-p", "width=8", "--no-progress"], ws_dir)
+    assert result.exit_code == 130, result.output
+    assert "gan on cpu (local): the fit was stopped before it finished" in result.stdout
+    assert "no fitting needed" not in result.stdout and "checkpoint" not in result.stdout
+    assert "admitted, 0 rejected" not in result.stdout  # no empty table
+    assert result.stdout.lower().count("cancel") == 1
+    assert "the next run fits again" in " ".join(result.stdout.split())  # rich wraps lines

@@ -212,3 +212,57 @@ def test_a_version_without_splits_says_how_many_samples_have_none(tmp_path):
         with pytest.raises(NotFound, match="has no samples in split 'test'") as err:
             ws.evaluate("HEAD", classifier=SMALL)
         assert err.value.hint.startswith("splits: none (12 samples have no split)")
+
+
+def make_small(tmp_path: Path):
+    """30 images split 24 train / 6 test: fewer training samples than one batch (64)."""
+    from curate.api import Workspace
+
+    build_noisy_folder(tmp_path / "data", per_class=10)
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(tmp_path / "data" / "images")
+    ws.split("0.8,0.2", names=["train", "test"], seed=0)
+    ws.commit("small")
+    return ws
+
+
+TINY = {"epochs": 2, "seeds": 1, "hidden": 8}
+
+
+def test_a_batch_larger_than_the_training_split_warns_nothing(tmp_path):
+    import warnings
+
+    ws = make_small(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = ws.evaluate("v1", classifier=TINY)
+    ws.close()
+    assert result.arm("candidate").train_samples == 24
+    assert [str(w.message) for w in caught] == []
+    assert not any("scikit-learn" in w for w in result.warnings)
+
+
+def test_what_scikit_learn_warns_becomes_one_note(tmp_path, monkeypatch):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import curate.evaluate.classifier as classifier
+
+    class Warns(classifier.MLPClassifier):
+        def partial_fit(self, *args, **kwargs):
+            warnings.warn("did not converge\nsecond line", ConvergenceWarning, stacklevel=1)
+            return super().partial_fit(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "MLPClassifier", Warns)
+    ws = make_small(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = ws.evaluate("v1", classifier=TINY)
+    ws.close()
+    assert [str(w.message) for w in caught] == []
+    notes = [w for w in result.warnings if "scikit-learn" in w]
+    assert notes == [
+        "scikit-learn warned while training the classifier (2x): "
+        "ConvergenceWarning: did not converge"
+    ]

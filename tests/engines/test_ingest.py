@@ -297,6 +297,32 @@ def test_report_counts_unlabeled_images_and_labels_it_did_not_apply(workspace, t
     assert (again.already_present, again.label_not_applied) == (3, 3)
 
 
+def test_labels_no_sample_takes_make_no_class(workspace, tmp_path):
+    """A label that only names images stored before (unlabeled, or under another
+    label) is kept on its path, not made a class nobody is in: balancing would ask
+    for samples of it and synthesis would have nothing to learn from."""
+    write_png(tmp_path / "first" / "dog" / "0.png", 50)
+    for i in range(3):
+        write_png(tmp_path / "flat" / f"{i}.png", i)
+        write_png(tmp_path / "mix" / "images" / f"{i}.png", i)
+    write_png(tmp_path / "other" / "cat" / "0.png", 50)  # the dog, said to be a cat
+    workspace.ingest(tmp_path / "first")
+    workspace.ingest(tmp_path / "flat")
+    mix = workspace.ingest(tmp_path / "mix")
+    assert (mix.new_classes, mix.label_not_applied) == ([], 3)
+    other = workspace.ingest(tmp_path / "other")
+    assert (other.new_classes, other.conflicts) == ([], 1)
+    assert workspace.classes() == [(0, "dog")]
+    assert workspace.status().classes == {"dog": 1}
+    # A label that new images do take still makes its class, next in line.
+    write_png(tmp_path / "more" / "cat" / "0.png", 50)
+    write_png(tmp_path / "more" / "cat" / "1.png", 51)
+    more = workspace.ingest(tmp_path / "more")
+    assert more.new_classes == ["cat"]
+    assert workspace.classes() == [(0, "dog"), (1, "cat")]
+    assert workspace.status().classes == {"dog": 1, "cat": 1}
+
+
 def test_curate_exports_ingest_back_as_they_were(tmp_path):
     """imagefolder (with an unsplit part) and parquet exports: found without --format,
     sidecar files skipped, splits and labels as exported."""

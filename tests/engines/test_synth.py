@@ -305,7 +305,7 @@ def test_a_cached_checkpoint_is_reused_and_refit_fits_again(unsplit, use_pattern
     ("fields", "error", "match"),
     [
         ({"generator": "nope"}, NotFound, "no generator plugin named 'nope'"),
-        ({"generator": "pattern", "classes": ["cat"], "n": 2}, InvalidInput, "no class named"),
+        ({"generator": "pattern", "classes": ["cat"], "n": 2}, NotFound, "no class named 'cat'"),
         ({"generator": "pattern", "n": 2}, InvalidInput, "--n needs --classes"),
         ({"generator": "pattern", "params": {"bogus": 1}}, InvalidInput, "pattern.bogus"),
         ({"generator": "pattern", "n": 0, "classes": ["left"]}, InvalidInput, "n:"),
@@ -348,3 +348,57 @@ def test_the_plan_counts_admitted_samples_in_a_workspace_without_splits(unsplit,
     assert first.admitted == 5
     second = unsplit.synthesize(generator="pattern", fit_steps=1)
     assert [(c.class_name, c.requested) for c in second.classes] == [("left", 16 - 4 - 5)]
+
+
+def add_heldout_only_class(ws: Workspace, root: Path, name: str = "eel") -> None:
+    """A class whose only images are in val: nothing to learn it from."""
+    rng = np.random.default_rng(9)
+    folder = root / "val" / name
+    folder.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, size=(8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    ws.ingest(root)
+
+
+def test_a_class_the_plan_lists_without_training_images_is_skipped(split_ws, use_pattern, tmp_path):
+    add_heldout_only_class(split_ws, tmp_path / "extra")
+    result = split_ws.synthesize(generator="pattern", fit_steps=1)
+    assert [(c.class_name, c.requested) for c in result.classes] == [("left", 8)]
+    assert [n for n in result.notes if "eel" in n] == [
+        "skipped 'eel': no training images to learn from (the balancing plan asks 12 more)"
+    ]
+    # named, it is an error: the user asked for something that cannot be made
+    with pytest.raises(InvalidInput, match="class 'eel' has no training images"):
+        split_ws.synthesize(generator="pattern", classes=["eel"], n=2, fit_steps=1)
+
+
+def test_a_plan_of_only_unlearnable_classes_is_an_error(split_ws, use_pattern, tmp_path):
+    write_patterns(tmp_path / "more", {"left": 8}, seed=9, split="train")
+    split_ws.ingest(tmp_path / "more")  # left is no longer short
+    add_heldout_only_class(split_ws, tmp_path / "extra")
+    with pytest.raises(InvalidInput, match=r"\('eel'\) have no training images"):
+        split_ws.synthesize(generator="pattern", fit_steps=1)
+    assert split_ws.status().origins == {"original": 56}
+
+
+def test_an_unknown_class_is_not_found_with_close_names(unsplit, use_pattern):
+    with pytest.raises(NotFound, match="no class named 'lefft'") as err:
+        unsplit.synthesize(generator="pattern", classes=["lefft"], n=2)
+    assert err.value.hint == "did you mean left?"
+    with pytest.raises(NotFound) as err:
+        unsplit.synthesize(generator="pattern", classes=["55"], n=2)
+    assert err.value.hint == "classes: bottom, left, top"
+
+
+def test_a_cancel_during_the_fit_says_the_fit_was_stopped(unsplit, use_pattern):
+    result = unsplit.synthesize(
+        generator="pattern", classes=["left"], n=4, fit_steps=5, cancel=lambda: True
+    )
+    assert result.cancelled and result.fit_cancelled
+    assert (result.checkpoint, result.fit, result.classes, result.generated) == (None, None, [], 0)
+    assert [n for n in result.notes if "cancel" in n] == [
+        "cancelled while fitting pattern: a stopped fit is not kept, the next run "
+        "fits again from the start"
+    ]
+    assert not (unsplit.paths.cache / "generators" / "fits").exists()  # nothing was kept
+    assert unsplit.status().origins == {"original": 36}
