@@ -7,6 +7,7 @@ and never loads torch.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -80,9 +81,56 @@ class LazyGroup(click.Group):
             command.params.append(workspace_param(hidden=name in NO_WORKSPACE_OPTION))
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = click.utils.make_str(args[0])
+        if (
+            not ctx.resilient_parsing
+            and ctx.token_normalize_func is None
+            and not name.startswith("-")  # click re-parses those as options
+            and self.get_command(ctx, name) is None
+        ):
+            raise UnknownCommand(name, self.list_commands(ctx), ctx=ctx)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         with handle_errors():
             return super().invoke(ctx)
+
+
+class UnknownCommand(click.UsageError):
+    """``curate statsu``: the closest command names as a hint, as for presets and classes."""
+
+    def __init__(self, name: str, known: list[str], ctx: click.Context | None = None) -> None:
+        super().__init__(f"no such command {name!r}", ctx)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        self.hint = f"did you mean {', '.join(close)}?" if close else None
+
+
+def one_line(exc: click.UsageError) -> tuple[str, str | None]:
+    """(message, hint) of click's usage error, the message on one line.
+
+    Click spreads some over several ("Missing option '--format'. Choose from:\n\thf,\n\t...");
+    its "Did you mean ...?" becomes the hint.
+    """
+    hint = getattr(exc, "hint", None)
+    possibilities = getattr(exc, "possibilities", None)
+    param = getattr(exc, "param", None)
+    choices = getattr(getattr(param, "type", None), "choices", None)
+    if isinstance(exc, click.MissingParameter) and param is not None and choices:
+        kind = exc.param_type or param.param_type_name
+        named = exc.param_hint or param.get_error_hint(exc.ctx)
+        if not isinstance(named, str):
+            named = " / ".join(named)
+        message = f"missing {kind} {named} (choose from {', '.join(map(str, choices))})"
+    elif possibilities:
+        message = exc.message  # without click's "Did you mean ...?"
+        hint = hint or f"did you mean {', '.join(possibilities)}?"
+    else:
+        message = exc.format_message()
+    message = " ".join(message.split()).rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():  # "Missing ..." -> "missing ..."
+        message = message[0].lower() + message[1:]
+    return message, hint
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,12 +171,14 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         path = exc.ctx.command_path if exc.ctx is not None else "curate"
+        message, hint = one_line(exc)
         error_line(
-            exc.format_message(), f"see '{path} --help'", exit_code=exc.exit_code, kind="UsageError"
+            message, hint or f"see '{path} --help'", exit_code=exc.exit_code, kind="UsageError"
         )
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        message = " ".join(exc.format_message().split())
+        error_line(message, exit_code=exc.exit_code, kind=type(exc).__name__)
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):  # raised outside a command's handler
         click.echo("interrupted", err=True)

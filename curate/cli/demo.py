@@ -103,9 +103,6 @@ def demo_cmd(
         styled = message if message.startswith(" ") else click.style(message, bold=True)
         click.echo(styled, err=True)
 
-    def bar(description: str):
-        return progress_bar(description, enabled=not as_json)
-
     result = run_demo(
         Path(out),
         data=Path(data) if data else None,
@@ -113,7 +110,7 @@ def demo_cmd(
         overwrite=overwrite,
         settings=settings,
         step=step,
-        progress_bar=bar,
+        progress_bar=progress_bar,
     )
     if as_json:
         emit_json(result)

@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+from curate.cli.render import (
+    emit_json,
+    json_option,
+    on_interrupt,
+    open_workspace,
+    progress_bar,
+    warn_pending_changes,
+)
+
+EVALUATION_INTERRUPTED = "interrupted: the evaluation did not finish; nothing was saved"
 
 
 def classifier_options(f):
@@ -144,18 +153,20 @@ def evaluate_cmd(
 
     if out is not None:
         check_output_file(out)  # before the training, not after it
-    with open_workspace(ctx) as ws, progress_bar("evaluate", enabled=not as_json) as bar:
-        result = ws.evaluate(
-            version,
-            against=against,
-            truth=truth,
-            truth_column=truth_column,
-            eval_split=eval_split,
-            train_split=train_split,
-            oracle=not no_oracle,
-            classifier=classifier_config(epochs, seeds, hidden),
-            progress=bar,
-        )
+    with open_workspace(ctx) as ws:
+        warn_pending_changes(ws, version)
+        with progress_bar("evaluate") as bar, on_interrupt(EVALUATION_INTERRUPTED):
+            result = ws.evaluate(
+                version,
+                against=against,
+                truth=truth,
+                truth_column=truth_column,
+                eval_split=eval_split,
+                train_split=train_split,
+                oracle=not no_oracle,
+                classifier=classifier_config(epochs, seeds, hidden),
+                progress=bar,
+            )
     if out is not None:
         write_atomically(out, result.model_dump_json(indent=2))
     if as_json:

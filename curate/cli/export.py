@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from curate.cli.engine_options import engine_options
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+from curate.cli.render import (
+    emit_json,
+    json_option,
+    on_interrupt,
+    open_workspace,
+    progress_bar,
+    warn_pending_changes,
+)
 
 FORMATS_HELP = (
     "hf: datasets.save_to_disk folder (load with datasets.load_from_disk). "
@@ -67,7 +74,14 @@ def export_cmd(
     with open_workspace(ctx) as ws:
         chosen = ws.version(version)  # bad names and folders fail before the progress bar
         check_out(out, overwrite, workspace=ws.root)
-        with progress_bar("exporting", enabled=not as_json) as progress:
+        warn_pending_changes(ws, version)
+        with (
+            progress_bar("exporting") as progress,
+            # All or nothing: the files are written aside and renamed in at the end.
+            on_interrupt(
+                "interrupted: nothing was exported; the previous export, if any, is untouched"
+            ),
+        ):
             result = chosen.export(
                 fmt,
                 out,

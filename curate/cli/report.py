@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from curate.cli.evaluate import classifier_config, classifier_options, truth_options
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+from curate.cli.render import (
+    emit_json,
+    json_option,
+    on_interrupt,
+    open_workspace,
+    progress_bar,
+    warn_pending_changes,
+)
 from curate.errors import InvalidInput
 
 
@@ -19,6 +26,10 @@ def _first_problem(exc: ValueError) -> str:
         where = ".".join(map(str, first.get("loc", ())))
         return f"{where}: {first['msg']}" if where else first["msg"]
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# The report is written aside and renamed in once complete.
+REPORT_INTERRUPTED = "interrupted: no report was written; the previous one, if any, is untouched"
 
 
 @click.command("report")
@@ -114,7 +125,8 @@ def report_cmd(
                 f"{evaluation_file} is not an evaluation saved by `curate evaluate --out`",
                 hint=_first_problem(exc),
             ) from None
-    with open_workspace(ctx) as ws:
+    with open_workspace(ctx) as ws, on_interrupt(REPORT_INTERRUPTED):
+        warn_pending_changes(ws, version)
         if run_evaluation:
             base = against
             if base is None:
@@ -122,7 +134,7 @@ def report_cmd(
                 head = ws.version(version).version_id
                 first = min((v.version_id for v in ws.log() if v.version_id < head), default=None)
                 base = None if first is None else f"v{first}"
-            with progress_bar("evaluate", enabled=not as_json) as bar:
+            with progress_bar("evaluate") as bar:
                 evaluation = ws.evaluate(
                     version,
                     against=base,

@@ -11,6 +11,7 @@ from curate.cli.engine_options import engine_options
 from curate.cli.render import (
     emit_json,
     json_option,
+    on_interrupt,
     open_workspace,
     parse_key_values,
     progress_bar,
@@ -104,7 +105,12 @@ def scan_cmd(
     recorded in the catalog as one scan run: list them with `curate issues`.
     """
     options = parse_key_values(params)
-    with open_workspace(ctx) as ws, progress_bar("scanning", enabled=not as_json) as progress:
+    with (
+        open_workspace(ctx) as ws,
+        progress_bar("scanning") as progress,
+        # Findings are recorded in one transaction at the end: a stopped scan left none.
+        on_interrupt("interrupted: the scan recorded nothing; run it again"),
+    ):
         result = ws.scan(
             extractor,
             params=options,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from curate.cli.render import emit_json, json_option, open_workspace, progress_bar
+from curate.cli.render import (
+    cancel_on_interrupt,
+    emit_json,
+    json_option,
+    on_interrupt,
+    open_workspace,
+    progress_bar,
+)
 
 
 @click.command("init")
@@ -102,18 +109,56 @@ def ingest_cmd(
     rest goes on. Interrupting keeps every finished batch; run it again to
     complete.
     """
-    with open_workspace(ctx) as ws, progress_bar("ingesting") as progress:
-        report = ws.ingest(
-            source,
-            format=fmt,
-            path_column=path_column,
-            label_column=label_column,
-            split_column=split_column,
-            image_column=image_column,
-            root=root,
-            max_pixels=max_pixels,
-            progress=progress,
+    from curate.errors import Cancelled
+
+    read: list = [0, None]  # (inputs done, of total) at the latest progress report
+
+    def kept(at_least: str = "") -> str:
+        done, total = read
+        if not done:  # a Ctrl-C inside the first step still stores what it read
+            what = "the inputs read before the stop, if any," if at_least else "no input"
+            return f"interrupted: {what} {'are' if at_least else 'was'} stored"
+        of = f" of {total}" if total is not None else ""
+        return (
+            f"interrupted: {at_least}{done}{of} inputs were read and are stored "
+            "(bad ones as quarantined); nothing is half-written"
         )
+
+    def again(exact: bool = True) -> str:
+        done, total = read
+        if not done:
+            return "run the same command again"
+        rest = f"the other {total - done}" if exact and total is not None else "the rest"
+        return f"run the same command again to ingest {rest}: what is stored is skipped"
+
+    with (
+        open_workspace(ctx) as ws,
+        # First Ctrl-C: the engine stores what it read and stops (Cancelled);
+        # a second one interrupts it (it still stores what it read).
+        cancel_on_interrupt() as stop,
+        progress_bar("ingesting") as bar,
+        on_interrupt(lambda: kept("at least "), lambda: again(exact=False)),
+    ):
+
+        def progress(done: int, total: int | None, message: str = "") -> None:
+            read[:] = done, total
+            bar(done, total, message)
+
+        try:
+            report = ws.ingest(
+                source,
+                format=fmt,
+                path_column=path_column,
+                label_column=label_column,
+                split_column=split_column,
+                image_column=image_column,
+                root=root,
+                max_pixels=max_pixels,
+                progress=progress,
+                cancel=stop.is_set,
+            )
+        except Cancelled:  # the engine's own words do not say how much was kept
+            raise Cancelled(kept(), hint=again()) from None
     # Every input was bad: the report says why, the exit code says it failed.
     nothing = (
         report.quarantined

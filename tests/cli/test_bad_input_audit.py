@@ -328,7 +328,8 @@ def test_failed_replace_keeps_the_earlier_export(site, tmp_path, monkeypatch):
     [
         (["scan", "--folds", "1"], "curate scan"),  # out of range
         (["status", "--bogus"], "curate status"),  # unknown option
-        (["scna"], "curate"),  # unknown command
+        (["xyzzy"], "curate"),  # unknown command, none like it (test_progress_and_interrupts
+        # has the hint for a mistyped one)
     ],
 )
 def test_clicks_usage_errors_are_one_line_too(argv, help_path):
