@@ -157,8 +157,9 @@ def ingest_cmd(
                 progress=progress,
                 cancel=stop.is_set,
             )
-        except Cancelled:  # the engine's own words do not say how much was kept
-            raise Cancelled(kept(), hint=again()) from None
+        except Cancelled as exc:  # the engine says what it stored; the hint, how to go on
+            message = exc.message.replace("cancelled:", "interrupted:", 1)
+            raise Cancelled(message, hint=again()) from None
     # Every input was bad: the report says why, the exit code says it failed.
     nothing = (
         report.quarantined
@@ -194,7 +195,8 @@ def ingest_cmd(
     if report.label_not_applied:
         click.echo(
             f"{report.label_not_applied} image(s) were already here without a label; the labels "
-            "this source gives them were not applied: `curate relabel SAMPLE LABEL` does that."
+            "this source gives them were not applied: `curate relabel SAMPLE LABEL` does that "
+            "(with --new-class for a label no class has yet)."
         )
     if report.quarantined and show_quarantine:
         click.echo("Quarantined:")

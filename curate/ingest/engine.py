@@ -166,9 +166,11 @@ def run_ingest(
         status = "cancelled"
         flush()
         raise
-    except (Cancelled, Interrupted):
+    except Interrupted:
         status = "cancelled"
         raise
+    except Cancelled:
+        status = "cancelled"  # said below, with what was stored
     except BaseException:  # a full disk, a permission, a bug: not "done"
         status = "failed"
         raise
@@ -199,6 +201,12 @@ def run_ingest(
                 raise
             # The run's own error says more (a full disk fails this write too);
             # the row stays 'running', like a killed run's.
+    if status == "cancelled":  # a cancel (the CLI's first Ctrl-C): what it kept, in numbers
+        raise Cancelled(
+            f"cancelled: {seen} of {total} inputs were read and are stored "
+            f"({added_samples} new images, {len(quarantined)} quarantined); "
+            "nothing is half-written"
+        )
     return report
 
 

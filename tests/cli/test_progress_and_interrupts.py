@@ -238,9 +238,13 @@ def test_ctrl_c_in_ingest_says_how_much_was_stored_and_a_rerun_completes(tmp_pat
     )
     assert code == 130, stderr
     assert "stopping after the current batch" in stderr
-    said = re.search(r"error: interrupted: (\d+) of 6000 inputs were read and are stored", stderr)
+    said = re.search(
+        r"error: interrupted: (\d+) of 6000 inputs were read and are stored \((\d+) new images",
+        stderr,
+    )
     assert said is not None, stderr
     kept = int(said.group(1))
+    assert int(said.group(2)) == kept  # every input was a new image
     assert f"hint: run the same command again to ingest the other {6000 - kept}" in stderr
     with Workspace.open(ws_dir) as ws:
         assert 0 < ws.status().samples == kept < 6000

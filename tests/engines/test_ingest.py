@@ -220,7 +220,9 @@ def test_cancel_keeps_finished_batches_and_rerun_completes(workspace, tmp_path):
     def progress(done, total, message=""):
         batches.append(done)
 
-    with pytest.raises(Cancelled):
+    # The cancel says what it kept, in numbers (the CLI's first Ctrl-C shows it).
+    kept = r"cancelled: 20 of 30 inputs were read and are stored \(20 new images, 0 quarantined\)"
+    with pytest.raises(Cancelled, match=kept):
         workspace.ingest(root, batch_size=10, progress=progress, cancel=lambda: len(batches) >= 3)
     assert workspace.status().samples == 20
     assert workspace.catalog().rows("SELECT status FROM ingests") == [("cancelled",)]
