@@ -1,11 +1,15 @@
 """Exports never write outside --out, never replace what they must not, and never
 export damaged bytes: unsafe names, HF split names, nested workspaces, a racing
-export, temporary folders of killed exports, a damaged object store."""
+export, temporary folders of killed exports, an --overwrite killed or interrupted
+mid-way, a damaged object store."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -172,25 +176,194 @@ def test_an_out_that_appears_during_the_export_is_not_replaced(tmp_path):
     ws.close()
 
 
-def test_temporary_folders_of_dead_exports_are_removed_and_live_ones_kept(tmp_path):
-    ws = make_ws(tmp_path, per_class=2)
-    ws.commit("v1")
+def _dead_pid() -> int:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    return dead.pid
+
+
+def test_temporary_folders_of_dead_exports_are_removed_and_live_ones_kept(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.split("0.5,0.5")  # no warning about unsplit samples
+    ws.commit("v1")
+    dead = _dead_pid()
     live = os.getppid()
     left = {
-        f".out.curate-tmp-{dead.pid}": True,  # removed
+        f".out.curate-tmp-{dead}": True,  # removed
         f".out.curate-tmp-{live}": False,  # another export at work
-        f".out.curate-tmp-{dead.pid}x": False,  # not curate's pattern
-        f".other.curate-tmp-{dead.pid}": False,  # another --out's
-        f".out.curate-old-{dead.pid}": False,  # a previous export set aside
+        f".out.curate-old-{live}": False,  # the earlier export it set aside (out is missing)
+        f".out.curate-tmp-{dead}x": False,  # not curate's pattern
+        f".other.curate-tmp-{dead}": False,  # another --out's
+        f".other.curate-old-{dead}": False,
     }
     for name in left:
         (tmp_path / name).mkdir()
         (tmp_path / name / "half.parquet").write_text("half")
-    ws.export("HEAD", "parquet", tmp_path / "out")
+    result = ws.export("HEAD", "parquet", tmp_path / "out")
     for name, removed in left.items():
         assert (tmp_path / name).exists() is not removed, name
+    assert result.warnings == [
+        f"removed .out.curate-tmp-{dead}: unfinished work of an export to {tmp_path / 'out'} "
+        f"that was stopped (process {dead})"
+    ]
+    ws.close()
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _beside(out: Path) -> list[str]:
+    """What exports to ``out`` have left beside it (their temporary and set-aside folders)."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def _complete_export(out: Path) -> str:
+    """The format of the export in ``out``, after checking that every file it lists is there."""
+    manifest = json.loads((out / "curate-manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert (out / entry["path"]).stat().st_size == entry["bytes"], entry
+    assert len(manifest["files"]) + 1 == sum(1 for p in out.rglob("*") if p.is_file())
+    return manifest["format"]
+
+
+def test_of_several_earlier_exports_left_set_aside_the_newest_is_put_back(tmp_path):
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    out = tmp_path / "out"
+    older, newer = _dead_pid(), _dead_pid()
+    for pid, mtime in ((older, 1_000_000_000), (newer, 1_100_000_000)):
+        aside = tmp_path / f".out.curate-old-{pid}"
+        aside.mkdir()
+        (aside / "curate-manifest.json").write_text(str(pid))
+        os.utime(aside, (mtime, mtime))
+    with pytest.raises(InvalidInput, match=rf"not empty \(put back .* \(process {newer}\)"):
+        ws.export("v1", "parquet", out)
+    assert (out / "curate-manifest.json").read_text() == str(newer) and _beside(out) == []
+    ws.close()
+
+
+# Run as a separate process: `--overwrite` of OUT with a webdataset export, killed
+# (SIGKILL: no cleanup of any kind) right after the earlier export was set aside, or
+# while the earlier export was being deleted, after deleting its manifest.
+KILLED_OVERWRITE = """
+import os, shutil, signal, sys
+from curate.api import Workspace
+
+ws_root, out, when = sys.argv[1:]
+replace, rmtree = os.replace, shutil.rmtree
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def replace_then_die(src, dst, **kwargs):
+    replace(src, dst, **kwargs)
+    if when == "set aside" and ".curate-old-" in str(dst):
+        kill()
+
+def rmtree_dies(path, *args, **kwargs):
+    manifest = os.path.join(path, "curate-manifest.json")
+    if when == "deleting" and os.path.isfile(manifest):
+        os.remove(manifest)
+        kill()
+    rmtree(path, *args, **kwargs)
+
+os.replace, shutil.rmtree = replace_then_die, rmtree_dies
+Workspace.open(ws_root).export("v1", "webdataset", out, overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("when", ["set aside", "deleting"])
+def test_an_overwrite_killed_mid_way_is_undone_or_finished_by_the_next_export(tmp_path, when):
+    """Killed after the earlier export was set aside (OUT missing): the next export puts
+    it back, intact. Killed while deleting the earlier export (the new one in place): the
+    next export removes what is left. Either way with a one-line note, and nothing is
+    left beside OUT."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.split("0.5,0.5")  # no warning about unsplit samples
+    ws.commit("v1")
+    out = tmp_path / "out"
+    ws.export("v1", "parquet", out)
+    earlier = _digests(out)
+    ws.close()
+    child = subprocess.Popen([sys.executable, "-c", KILLED_OVERWRITE, str(ws.root), str(out), when])
+    assert child.wait(timeout=120) == -signal.SIGKILL
+    assert out.exists() is (when == "deleting")
+    assert _beside(out)  # what the kill left
+    args = ["-w", str(ws.root), "export", "v1", "--format", "parquet", "--out", str(out)]
+    if when == "set aside":  # without --overwrite: refused, with what was done said
+        refused = CliRunner().invoke(cli, args)
+        assert refused.exit_code == 2, refused.output
+        error, hint = refused.stderr.strip().splitlines()
+        assert error == (
+            f"error: {out} is not empty (put back the earlier export {out}, which an export "
+            f"stopped while replacing it (process {child.pid}) had left as "
+            f".out.curate-old-{child.pid})"
+        )
+        assert hint.startswith("hint: pass --overwrite")
+        assert _digests(out) == earlier and _beside(out) == []
+    done = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert done.exit_code == 0, done.output
+    if when == "deleting":
+        assert [line for line in done.stderr.splitlines() if line.startswith("warning")] == [
+            f"warning: removed .out.curate-tmp-{child.pid}: unfinished work of an export to "
+            f"{out} that was stopped (process {child.pid})"
+        ]
+    assert _beside(out) == [] and _complete_export(out) == "parquet"
+
+
+@pytest.mark.parametrize(
+    "interrupted",
+    ["after setting it aside", "and the new export cannot take its place", "while deleting it"],
+)
+def test_ctrl_c_while_replacing_an_earlier_export_leaves_one_complete_export(
+    tmp_path, monkeypatch, interrupted
+):
+    """A Ctrl-C (or a failure) while the exports are swapped puts the earlier one back,
+    intact; one while the earlier export is deleted, once the new one is in place, lets
+    the deletion finish (the export is done). Never OUT missing, never a folder beside it."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    out = tmp_path / "out"
+    ws.export("v1", "parquet", out)
+    earlier = _digests(out)
+    replace, rmtree = os.replace, shutil.rmtree
+
+    def replace_interrupted(src, dst, **kwargs):
+        failing = interrupted == "and the new export cannot take its place"
+        if failing and Path(dst) == out and ".curate-tmp-" in str(src):
+            raise OSError(28, "No space left on device")
+        replace(src, dst, **kwargs)
+        if interrupted != "while deleting it" and ".curate-old-" in str(dst):
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C
+
+    def rmtree_interrupted(path, *args, **kwargs):
+        manifest = Path(path) / "curate-manifest.json"
+        if interrupted == "while deleting it" and manifest.is_file():
+            manifest.unlink()
+            signal.raise_signal(signal.SIGINT)
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace_interrupted)
+    monkeypatch.setattr(shutil, "rmtree", rmtree_interrupted)
+    try:
+        result, raised = ws.export("v1", "webdataset", out, overwrite=True), None
+    except BaseException as exc:  # a KeyboardInterrupt must fail this test, not stop pytest
+        result, raised = None, exc
+    monkeypatch.undo()
+    assert _beside(out) == []
+    if interrupted == "while deleting it":
+        assert raised is None
+        assert result.warnings == ["Ctrl-C came once the export was in place: it was finished"]
+        assert _complete_export(out) == "webdataset"
+    else:
+        stopped = KeyboardInterrupt if interrupted == "after setting it aside" else InvalidInput
+        assert type(raised) is stopped, repr(raised)
+        assert _digests(out) == earlier
     ws.close()
 
 

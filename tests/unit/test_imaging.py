@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageCms, PngImagePlugin
 
 from curate.imaging import _decode_png_fast, decode, encode_png
 
@@ -118,6 +121,80 @@ def test_truncated_png_is_pillows_error(capfd):
     with pytest.raises(OSError):
         decode(data[: len(data) // 2], mode="L")
     assert "libpng" not in capfd.readouterr().err
+
+
+def chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + body) if crc is None else crc
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def with_chunks(data: bytes, before: Sequence[bytes] = (), after: Sequence[bytes] = ()) -> bytes:
+    """``data`` (signature, IHDR, IDAT..., IEND) with chunks after IHDR and before IEND."""
+    return data[:33] + b"".join(before) + data[33:-12] + b"".join(after) + data[-12:]
+
+
+def bad_idat_crc(data: bytes) -> bytes:
+    return data[:-16] + bytes([data[-16] ^ 0xFF]) + data[-15:]
+
+
+SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+#: Files Pillow decodes silently and libpng (OpenCV's fast path) warned about on
+#: stderr, with what it printed.
+NOISY = {
+    # "iCCP: profile 'ICC Profile': 'RGB ': RGB color space not permitted on grayscale PNG"
+    "iCCP RGB profile in grey": png(Image.fromarray(GREY), icc_profile=SRGB_PROFILE),
+    "iCCP too short": with_chunks(CASES["RGB"], [chunk(b"iCCP", b"p\0\0" + zlib.compress(b"x"))]),
+    "sRGB invalid": with_chunks(CASES["RGB"], [chunk(b"sRGB", b"\x07")]),
+    "sRGB too long": with_chunks(CASES["RGB"], [chunk(b"sRGB", b"\0\0")]),
+    "pHYs duplicate": with_chunks(CASES["L"], [chunk(b"pHYs", bytes(9))] * 2),
+    "gAMA out of place": with_chunks(CASES["L"], after=[chunk(b"gAMA", (45455).to_bytes(4))]),
+    "tIME invalid value": with_chunks(CASES["L"], [chunk(b"tIME", b"\x07\xe0\x0d\x20\0\0\0")]),
+    "bKGD invalid": with_chunks(CASES["L"], [chunk(b"bKGD", b"\0")]),
+    "sBIT invalid": with_chunks(CASES["L"], [chunk(b"sBIT", b"\x09")]),
+    "zTXt bad data": with_chunks(CASES["L"], [chunk(b"zTXt", b"Comment\0\0garbage")]),
+    "cICP too short": with_chunks(CASES["RGB"], [chunk(b"cICP", b"\x01\x0d\0")]),
+    "PLTE in grey": with_chunks(CASES["L"], [chunk(b"PLTE", bytes(6))]),
+    "IDAT CRC error": bad_idat_crc(CASES["RGB"]),  # an error: OpenCV gave up, Pillow decoded
+}
+
+
+@pytest.mark.parametrize("name", NOISY)
+@pytest.mark.parametrize("mode", [None, "RGB"])
+def test_pngs_libpng_warns_about_decode_silently_to_pillows_pixels(name, mode, capfd):
+    """libpng printed "libpng warning: ..." on the process's stderr (a --json
+    consumer's input, the progress bar's line); these files go to Pillow."""
+    got = decode(NOISY[name], mode=mode)
+    assert capfd.readouterr().err == ""
+    np.testing.assert_array_equal(got, pillow_decode(NOISY[name], mode))
+
+
+def test_fast_path_keeps_the_chunks_libpng_takes_quietly_and_no_others(capfd):
+    text = chunk(b"tEXt", b"Software\0curate")
+    quiet = {
+        "sRGB + its gAMA": with_chunks(
+            CASES["RGB"], [chunk(b"sRGB", b"\0"), chunk(b"gAMA", (45455).to_bytes(4))]
+        ),
+        "pHYs": png(Image.fromarray(GREY), dpi=(72, 72)),
+        "tEXt before and after IDAT, tIME": with_chunks(
+            CASES["L"], [text, text], [chunk(b"tIME", b"\x07\xe8\x02\x1d\x17\x3b\x3c"), text]
+        ),
+        "IDAT in three chunks": (
+            CASES["L"][:33]
+            + b"".join(
+                chunk(b"IDAT", part)
+                for idat in [CASES["L"][41:-16]]
+                for part in (idat[:5], b"", idat[5:])
+            )
+            + CASES["L"][-12:]
+        ),
+    }
+    for name, data in quiet.items():
+        assert _decode_png_fast(data, None) is not None, name
+        np.testing.assert_array_equal(decode(data), pillow_decode(data, None))
+    for name, data in NOISY.items():
+        assert _decode_png_fast(data, None) is None, name
+    assert capfd.readouterr().err == ""
 
 
 def test_a_stored_image_above_pillows_own_limit_still_decodes(monkeypatch):
