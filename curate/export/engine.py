@@ -27,7 +27,12 @@ from curate.core.versions import ExportFormat, ExportResult, VersionInfo
 from curate.errors import InvalidInput
 from curate.export import rows as rowlib
 from curate.export import writers
-from curate.outputs import check_output_folder, check_replaceable, output_errors
+from curate.outputs import (
+    WORKSPACE_MARKER,
+    check_output_folder,
+    check_replaceable,
+    output_errors,
+)
 from curate.processes import pid_alive
 from curate.store import samples_repo, versions_repo
 from curate.store.catalog import Catalog
@@ -65,6 +70,14 @@ def check_out(out: str | Path, overwrite: bool, *, workspace: str | Path | None 
     the one exported from) nor a folder holding it, nor any ``.curate`` folder.
     """
     out = check_output_folder(followed(out))
+    resolved = Path(out).absolute().resolve()
+    if any(p.name == WORKSPACE_MARKER for p in (resolved, *resolved.parents)):
+        # A workspace's own files (catalog, packs): an export there could be taken
+        # for them, or be deleted with the workspace's caches.
+        raise InvalidInput(
+            f"refusing to export into {out}: it is inside a workspace's {WORKSPACE_MARKER} folder",
+            hint="name a folder outside .curate, e.g. beside the workspace",
+        )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise InvalidInput(

@@ -96,6 +96,22 @@ def test_overwrite_refuses_a_folder_with_a_workspace_nested_anywhere_below(tmp_p
     ws.close()
 
 
+def test_no_export_goes_inside_a_workspace_s_curate_folder(tmp_path):
+    """Not beside the catalog and the packs, new folder or not, through a link or not."""
+    ws = make_ws(tmp_path, per_class=2)
+    ws.commit("v1")
+    inside = ws.root / ".curate" / "exports" / "pq"
+    with pytest.raises(InvalidInput, match=r"inside a workspace's \.curate folder"):
+        ws.export("HEAD", "parquet", inside)
+    link = tmp_path / "link"
+    link.symlink_to(ws.root / ".curate")
+    with pytest.raises(InvalidInput, match=r"inside a workspace's \.curate folder"):
+        ws.export("HEAD", "parquet", link / "pq")
+    assert not (ws.root / ".curate" / "exports").exists()
+    assert not [p for p in (ws.root / ".curate").iterdir() if "curate-tmp" in p.name]
+    ws.close()
+
+
 def test_overwrite_replaces_only_an_empty_folder_or_an_earlier_export(tmp_path):
     """--overwrite of the user's own folder (here the images the workspace was ingested
     from) is refused, not deleted; an empty folder or an earlier export is replaced."""
