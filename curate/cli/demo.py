@@ -125,8 +125,12 @@ def demo_cmd(
     click.echo(click.style(f"Done in {result.seconds:.0f} s. Where everything went:", bold=True))
     for name, where in rows:
         click.echo(f"  {name:<16}{where}")
+    same = result.raw == result.curated  # curation changed nothing on this data
     click.echo(
-        f"  versions        {result.raw} = raw, {result.curated} = curated "
+        f"  versions        {result.raw} = raw = curated (curation changed nothing) "
+        f"(`curate -w {out} log`)"
+        if same
+        else f"  versions        {result.raw} = raw, {result.curated} = curated "
         f"(`curate -w {out} log`, `curate -w {out} diff raw curated`)"
     )
     click.echo(
@@ -137,9 +141,14 @@ def demo_cmd(
         acc, f1 = result.accuracy, result.macro_f1
         click.echo("")
         click.echo("Held-out accuracy / macro-F1 (clean labels):")
-        for role, name in (("baseline", "raw"), ("candidate", "curated"), ("oracle", "oracle")):
+        names = (
+            ("baseline", "raw"),
+            ("candidate", "raw = curated" if same else "curated"),
+            ("oracle", "oracle"),
+        )
+        for role, name in names:
             if role in acc:
-                click.echo(f"  {name:<8} {acc[role]:.2%} / {f1[role]:.2%}")
+                click.echo(f"  {name:<{13 if same else 8}} {acc[role]:.2%} / {f1[role]:.2%}")
         gap = result.gap_closed_accuracy
         if gap is not None:
             click.echo(f"  curation closed {gap:.0%} of the raw -> oracle accuracy gap")

@@ -197,3 +197,10 @@ def test_demo_finishes_when_curation_changes_nothing(tmp_path):
     assert (out / "evaluation.json").is_file()
     md = (out / "report.md").read_text()
     assert "curation changed nothing" in md and "the curated version is the raw one (v1)" in md
+    # The summary a person reads says it too (not "v1 = raw, v1 = curated").
+    again = CliRunner().invoke(
+        cli, ["demo", "--data", str(data), "--out", str(out), "--quick", "--overwrite"]
+    )
+    assert again.exit_code == 0, again.output
+    assert "v1 = raw = curated (curation changed nothing)" in again.stdout
+    assert "raw = curated" in again.stdout.split("Held-out accuracy")[1]
