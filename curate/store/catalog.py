@@ -60,6 +60,19 @@ class Catalog:
         while True:
             try:
                 return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.ConnectionException as exc:
+                if "different configuration" not in str(exc):
+                    raise CurateError(f"cannot open catalog {self.path}: {exc}") from None
+                # DuckDB keeps one database per file per process: a second Workspace
+                # object (or a duckdb.connect) on this folder, opened read-only where
+                # this one needs to write, or the reverse. Waiting would not help.
+                raise WorkspaceLocked(
+                    f"the catalog {self.path} is already open in this process "
+                    f"{'for writing' if self.read_only else 'read-only'} by another "
+                    "Workspace object or DuckDB connection",
+                    hint="use one Workspace per folder in a process, or close the other "
+                    "first (ws.close(), or `with Workspace.open(...) as ws:`)",
+                ) from None
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
                     raise CurateError(f"cannot open catalog {self.path}: {exc}") from None
@@ -74,7 +87,8 @@ class Catalog:
                     raise WorkspaceLocked(
                         "workspace catalog is in use by another process",
                         hint="wait for the running curate command to finish, or close the "
-                        "program that has .curate/catalog.duckdb open",
+                        "program that has .curate/catalog.duckdb open (a DuckDB client, or a "
+                        "script or notebook holding a Workspace: ws.close())",
                     ) from None
                 time.sleep(0.1)
 

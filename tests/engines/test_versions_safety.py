@@ -196,3 +196,33 @@ def test_work_that_waits_for_a_writer_lets_it_finish_first(tmp_path: Path, conne
         third.writing(),
     ):
         pass
+
+
+def test_two_workspace_objects_on_one_folder_in_a_process_get_a_clear_error(tmp_path: Path):
+    """DuckDB keeps one database per file per process: a reader and a writer object
+    on one folder cannot both have it. A one-line WorkspaceLocked saying what to do,
+    not DuckDB's ConnectionException; the first object goes on working."""
+    import duckdb
+
+    from curate.errors import WorkspaceLocked
+
+    make_ws(tmp_path).close()
+    root = tmp_path / "ws"
+    reader, writer = Workspace.open(root), Workspace.open(root)
+    before = reader.status().samples  # opens the catalog read-only
+    with pytest.raises(WorkspaceLocked, match="already open in this process read-only") as err:
+        writer.commit("x")
+    assert "ws.close()" in err.value.hint
+    reader.close()
+    writer.split("0.5,0.5")  # once the reader is closed, the writer writes
+    with pytest.raises(WorkspaceLocked, match="already open in this process for writing"):
+        Workspace.open(root).status()
+    writer.close()
+    con = duckdb.connect(str(root / ".curate" / "catalog.duckdb"), read_only=True)  # docs/sql.md
+    try:
+        with pytest.raises(WorkspaceLocked, match="already open in this process"):
+            Workspace.open(root).split("0.5,0.5", resplit=True)
+    finally:
+        con.close()
+    with Workspace.open(root) as ws:
+        assert ws.status().samples == before
