@@ -159,9 +159,10 @@ class AugmentReport(Model):
 
 #: Why augmenting before splitting is a trap (the CLI prints it, the TUI shows it).
 UNSPLIT_WARNING = (
-    "no splits yet: every sample could be a parent, and a split keeps each parent in train "
-    "with the samples made from it, so the classes augmented now would get no val/test "
-    "samples; split first (`curate split`), or undo this run with `curate reset`"
+    "no splits yet: every sample could be a parent, and a later split keeps the parents "
+    "used in train with the samples made from them, so fewer of an augmented class's "
+    "originals can go to val/test; split first (`curate split`), or undo this run with "
+    "`curate reset`"
 )
 
 

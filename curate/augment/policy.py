@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -153,8 +153,11 @@ class Policy(BaseModel):
     errors name the bad field (:class:`PolicyInvalid`).
 
     A policy is also an online transform: ``policy(image)`` augments a uint8
-    (H, W[, C]) array, and ``policy.seed_worker(worker_id, num_workers)``
-    makes each DataLoader worker's stream reproducible.
+    (H, W[, C]) array with the default pipeline, ``policy(image,
+    class_name="5")`` with that class's override (the default when it has
+    none), and ``policy.seed_worker(worker_id, num_workers)`` makes each
+    DataLoader worker's stream reproducible. ``version.to_torch(split,
+    transform=policy)`` passes each sample's class (``supports_class_name``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -168,10 +171,13 @@ class Policy(BaseModel):
         default_factory=dict, description="class name -> pipeline used for that class instead"
     )
 
+    #: Datasets call ``policy(image, class_name=...)`` with each sample's class.
+    supports_class_name: ClassVar[bool] = True
+
     _warnings: list[PolicyIssue] = PrivateAttr(default_factory=list)
     # Pickled with the policy: DataLoader workers started with spawn or
     # forkserver receive a pickled policy, and the epoch of set_epoch() lives
-    # on this transform. It pickles without its compiled pipeline, which each
+    # on this transform. It pickles without its compiled pipelines, which each
     # worker rebuilds (AugmentTransform.__getstate__).
     _online: Any = PrivateAttr(default=None)
 
@@ -314,9 +320,10 @@ class Policy(BaseModel):
             self._online = self.as_transform()
         return self._online
 
-    def __call__(self, image: Any) -> Any:
-        """Augment one image (uint8 array or PIL image) with the default pipeline."""
-        return self._default_transform()(image)
+    def __call__(self, image: Any, *, class_name: str | None = None) -> Any:
+        """Augment one image (uint8 array or PIL image) with the pipeline of ``class_name``:
+        its override if it has one, else (and when ``class_name`` is None) the default."""
+        return self._default_transform()(image, class_name=class_name)
 
     def seed_worker(self, worker_id: int, num_workers: int) -> None:
         """Reseed the online stream for one DataLoader worker (see :class:`AugmentTransform`)."""

@@ -10,7 +10,11 @@ catalog, so training keeps reading while another process writes.
 ``transform`` gets a uint8 numpy image (H, W, C) and may return anything. If
 it has ``seed_worker(worker_id, num_workers)``, that is called once in each
 process before its first transform (``seed_worker(0, 1)`` in the main
-process), so random augmentations are reproducible per worker.
+process), so random augmentations are reproducible per worker. If its
+``supports_class_name`` is true (a curate policy), it is called as
+``transform(image, class_name=...)`` with the sample's class (None when
+unlabeled), so per-class overrides apply online; any other callable (a
+torchvision or albumentations transform) gets the image alone.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from curate.store.objects import ObjectStore
 
 
 class VersionDataset(torch.utils.data.Dataset):
-    """Items are ``(image, label)``: image = ``transform(uint8 HWC array)`` (or the array),
-    label = index into :attr:`classes` (-1 for an unlabeled sample)."""
+    """Items are ``(image, label)``: image = ``transform(uint8 HWC array)`` (or the array;
+    a policy also gets ``class_name=``), label = index into :attr:`classes` (-1 for an
+    unlabeled sample)."""
 
     def __init__(
         self,
@@ -112,5 +117,11 @@ class VersionDataset(torch.utils.data.Dataset):
             raise IndexError(index)
         self._seed_once()
         array = self.image(index)
-        item = self.transform(array) if self.transform is not None else array
-        return item, int(self.labels[index])
+        label = int(self.labels[index])
+        if self.transform is None:
+            item = array
+        elif getattr(self.transform, "supports_class_name", False) is True:
+            item = self.transform(array, class_name=self.classes[label] if label >= 0 else None)
+        else:
+            item = self.transform(array)
+        return item, label

@@ -332,6 +332,25 @@ def test_no_splits_uses_all_samples_and_marks_train(tmp_path: Path):
         assert ws.augment(Policy(**SHORT), workers=1).added == 0
 
 
+def test_the_unsplit_warning_says_what_a_later_split_does(tmp_path: Path):
+    """Only the parents used are pinned to train: with a small target, the class keeps
+    originals for val/test (the warning used to say it would get none)."""
+    from curate.api import Workspace
+    from curate.augment.engine import UNSPLIT_WARNING
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", splits=False))
+        report = ws.augment(Policy(**SHORT), target_per_class=6, workers=1)
+        assert report.warnings == [UNSPLIT_WARNING]
+        assert "keeps the parents used in train" in UNSPLIT_WARNING
+        assert "split first" in UNSPLIT_WARNING and "no val/test" not in UNSPLIT_WARNING
+        parents = {p for ps in _augmented(ws).column("parents").to_pylist() for p in ps}
+        by_class = ws.split("0.5,0.25,0.25", seed=0).by_class
+    assert len(parents) == 4  # 2 of b's 4 originals and both of c's
+    assert set(by_class["b"]) == {"train", "val", "test"}  # its unused originals move
+    assert set(by_class["c"]) == {"train"}  # every original was a parent
+
+
 def test_never_uses_val_or_test_as_parents(tmp_path: Path):
     from curate.api import Workspace
 

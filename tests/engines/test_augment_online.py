@@ -174,3 +174,92 @@ def test_a_normalizing_policy_is_for_online_use_only(tmp_path):
         with pytest.raises(PolicyInvalid, match=refused):
             ws.augment_preview(policy, n=2)
         assert ws.samples(origins=["augmented"]).num_rows == 0
+
+
+OVERRIDE = {
+    "name": "override",
+    "pipeline": [{"transform": "InvertImg", "p": 1.0}],
+    "classes": {"b": {"pipeline": [{"transform": "VerticalFlip", "p": 1.0}]}},
+}
+
+
+def test_a_policy_called_directly_takes_the_class():
+    policy = Policy(**OVERRIDE)
+    image = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7)
+    assert np.array_equal(policy(image), 255 - image)  # no class: the default pipeline
+    assert np.array_equal(policy(image, class_name="b"), image[::-1])
+    assert np.array_equal(policy(image, class_name="a"), 255 - image)  # no override
+    pinned = policy.as_transform(class_name="b")
+    assert not pinned.supports_class_name and policy.as_transform().supports_class_name
+    assert np.array_equal(pinned(image, class_name="b"), image[::-1])
+    with pytest.raises(Exception, match="pinned to class 'b'"):
+        pinned(image, class_name="a")
+
+
+def test_to_torch_applies_each_class_its_pipeline(tmp_path):
+    """A class with an override gets it online, as when materializing (the dataset used
+    to call the policy without the class, so every class got the default pipeline)."""
+    from curate.api import Workspace
+    from tests.engines.test_augment import make_folder
+
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", size=10))
+        ws.commit("v1")
+        dataset = ws.version("v1").to_torch("train", transform=Policy(**OVERRIDE))
+        loader = DataLoader(dataset, batch_size=4, num_workers=2, collate_fn=list)
+        items = [item for batch in loader for item in batch]
+        seen = set()
+        for index, (image, label) in enumerate(items):
+            raw, name = dataset.image(index), dataset.classes[label]
+            expected = raw[::-1] if name == "b" else 255 - raw
+            assert np.array_equal(image, expected), name
+            seen.add(name)
+        assert seen == {"a", "b", "c"}
+        # A plain callable still gets the image alone.
+        plain = ws.version("v1").to_torch("train", transform=lambda image: image.shape)
+        assert plain[0] == ((10, 10, 1), 0)
+
+
+def test_class_pipelines_online_are_reproducible_per_seed_and_workers(tmp_path):
+    """The docs example's pattern: a random default and a random override for one class,
+    in a DataLoader with two workers; same seed and worker count, same batches."""
+    from curate.api import Workspace
+    from tests.engines.test_augment import make_folder
+
+    doc = {
+        **POLICY,
+        "classes": {
+            "b": {"pipeline": [{"transform": "Affine", "rotate": [-20, 20], "shear": [-8, 8]}]}
+        },
+    }
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(make_folder(tmp_path / "data", size=12))
+        ws.commit("v1")
+        version = ws.version("v1")
+        policy = Policy(**doc)
+        dataset = version.to_torch("train", transform=policy)
+
+        def run(dataset) -> list[np.ndarray]:
+            loader = DataLoader(dataset, batch_size=4, num_workers=2, collate_fn=list)
+            return [np.asarray(image) for batch in loader for image, _ in batch]
+
+        first = run(dataset)
+        again = run(version.to_torch("train", transform=Policy(**doc)))
+        assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+        raw = [dataset.image(i) for i in range(len(dataset))]
+        assert any(not np.array_equal(x, r) for x, r in zip(first, raw, strict=True))
+        # The override's pixels differ from what the default pipeline would give.
+        default_only = run(version.to_torch("train", transform=Policy(**POLICY)))
+        labels = [dataset.classes[label] for label in dataset.labels]
+        b_items = [i for i, name in enumerate(labels) if name == "b"]
+        other = [i for i, name in enumerate(labels) if name != "b"]
+        assert b_items and other
+        assert all(not np.array_equal(first[i], default_only[i]) for i in b_items)
+        # set_epoch still moves every stream, and an epoch replays.
+        policy.set_epoch(1)
+        epoch1 = run(dataset)
+        assert any(not np.array_equal(x, y) for x, y in zip(first, epoch1, strict=True))
+        replay = Policy(**doc)
+        replay.set_epoch(1)
+        epoch1_again = run(version.to_torch("train", transform=replay))
+        assert all(np.array_equal(x, y) for x, y in zip(epoch1, epoch1_again, strict=True))
