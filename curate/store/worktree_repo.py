@@ -393,22 +393,42 @@ def _same_state(a: tuple, b: tuple) -> bool:
     return a == b if a[0] and b[0] else a[0] == b[0]
 
 
-def reset(cat: Catalog, sids: list[int] | None = None) -> int:
-    """Delete pending changes (all, or those of ``sids``); return how many."""
+def reset(cat: Catalog, sids: list[int] | None = None) -> tuple[int, int, list[int]]:
+    """Delete pending changes: all, or those of ``sids`` and those that only followed them.
+
+    A change an augmented sample got by following its parent (its
+    ``details.parent`` names one of ``sids``) goes with the parent's, so a
+    parent and its copies come back together; the copy's own changes (no
+    parent, or another one) stay. Returns (changes deleted, of them those
+    that followed a parent, the other samples whose changes were deleted).
+    """
+    followed = "details->>'parent' IS NOT NULL"
     with cat.transaction() as tx:
         if sids is None:
-            n = tx.execute("SELECT count(*) FROM changes WHERE version_id IS NULL").fetchall()[0][0]
+            n, k = tx.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {followed}) FROM changes "
+                "WHERE version_id IS NULL"
+            ).fetchall()[0]
             tx.execute("DELETE FROM changes WHERE version_id IS NULL")
-        else:
-            probe = "(SELECT DISTINCT unnest(?::BIGINT[]))"
-            n = tx.execute(
-                f"SELECT count(*) FROM changes WHERE version_id IS NULL AND sid IN {probe}",
-                [list(sids)],
-            ).fetchall()[0][0]
+            return int(n), int(k), []
+        gone = tx.execute(
+            f"""
+            WITH probe AS (SELECT DISTINCT unnest(?::BIGINT[]) AS sid),
+            named AS (SELECT sample_id FROM samples SEMI JOIN probe USING (sid))
+            SELECT change_id, sid, {followed}, sid IN (SELECT sid FROM probe) FROM changes
+            WHERE version_id IS NULL
+              AND (sid IN (SELECT sid FROM probe)
+                   OR details->>'parent' IN (SELECT sample_id FROM named))
+            """,
+            [list(sids)],
+        ).fetchall()
+        if gone:
             tx.execute(
-                f"DELETE FROM changes WHERE version_id IS NULL AND sid IN {probe}", [list(sids)]
+                "DELETE FROM changes WHERE change_id IN (SELECT unnest(?::BIGINT[]))",
+                [[r[0] for r in gone]],
             )
-    return int(n)
+    others = sorted({int(r[1]) for r in gone if not r[3]})
+    return len(gone), sum(1 for r in gone if r[2]), others
 
 
 # -- findings (written by scans) -------------------------------------------------------------

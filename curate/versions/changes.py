@@ -7,12 +7,14 @@ dropped sample) record nothing and are counted as ``unchanged``; edits that
 undo pending ones (restore a sample dropped since the last commit, relabel
 it back) cancel out with them, so no change is left to commit. Augmented
 samples follow their parent: relabeled with it (while they carry the label
-it had), dropped with it, and restored with it when they were dropped with it.
+it had), dropped with it, and restored with it when they were dropped with it;
+resetting a parent forgets what its copies did by following it.
 """
 
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -79,6 +81,18 @@ def _follow_reason(parent_id: str, reason: str | None) -> str:
     return f"follows its parent {parent_id[:12]}" + (f": {reason}" if reason else "")
 
 
+def _class_name(label: object) -> str:
+    """``label`` as a class name: class names are strings, and an int is its decimal
+    digits (``relabel(sid, 3)`` means class '3', as on the command line)."""
+    if isinstance(label, str):
+        return label
+    if isinstance(label, numbers.Integral) and not isinstance(label, bool):
+        return str(int(label))
+    raise InvalidInput(
+        f"label must be a class name (a string), got {type(label).__name__} {label!r}"
+    )
+
+
 def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
     known = dict((n, i) for i, n in samples_repo.classes(cat))
     if label in known:
@@ -86,7 +100,8 @@ def _class_id(cat: Catalog, label: str, *, create: bool) -> int:
     if not create:
         raise NotFound(
             f"no class named {label!r}",
-            hint=f"classes: {', '.join(known) or 'none'}; pass --new-class to create it",
+            hint=f"classes: {', '.join(known) or 'none'}; "
+            "pass new_class=True (--new-class) to create it",
         )
     if not label.strip():
         raise InvalidInput("a class name cannot be empty")
@@ -106,6 +121,7 @@ def relabel(
 ) -> ChangeReport:
     """Give ``sids`` the class ``label`` (they must be live); their augmented copies that
     still carry the label the parent had follow it."""
+    label = _class_name(label)
     info = worktree_repo.sample_summary(cat, sids)
     dropped = [info[s]["sample_id"][:12] for s in sids if not info[s]["live"]]
     if dropped:
@@ -223,9 +239,22 @@ def restore(cat: Catalog, sids: list[int], *, reason: str | None = None) -> Chan
 
 
 def reset(cat: Catalog, sids: list[int] | None = None) -> ChangeReport:
-    """Forget pending changes: all of them, or those of ``sids``."""
-    n = worktree_repo.reset(cat, sids)
-    return ChangeReport(op="reset", recorded=n, pending=worktree_repo.pending_count(cat))
+    """Forget pending changes: all of them, or those of ``sids`` with the changes their
+    augmented copies made by following them (a copy's own edits stay).
+
+    ``recorded`` counts every change forgotten; ``followed``, those of them
+    that followed a parent; ``cancelled``, a copy's remaining edits that
+    changed nothing once its follow was gone (and went too).
+    """
+    n, followed, copies = worktree_repo.reset(cat, sids)
+    cancelled = worktree_repo.settle(cat, copies)
+    return ChangeReport(
+        op="reset",
+        recorded=n + cancelled,
+        cancelled=cancelled,
+        followed=followed,
+        pending=worktree_repo.pending_count(cat),
+    )
 
 
 def confidence(score: float | None) -> float | None:

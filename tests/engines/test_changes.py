@@ -458,3 +458,115 @@ def test_changes_and_lineage_name_origin_and_parents(tmp_path):
     (gone,) = ws.lineage(orphan).parents  # a parent id no sample here has
     assert (gone.sid, gone.sample_id, gone.live) == (None, "ab" * 32, False)
     ws.close()
+
+
+def test_reset_of_a_parent_forgets_what_its_copies_did_by_following_it(tmp_path):
+    """Was: the parent came back, its copies kept the follow (relabeled '3', or dropped) and a
+    commit shipped it. A copy's own edits, and those that followed another parent, stay."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+    from tests.engines.test_versions import derived_sample
+
+    ws = make_ws(tmp_path)
+    rows = ws.samples().to_pylist()
+    parent, other = rows[0], next(r for r in rows if r["label"] != rows[0]["label"])
+    label, new = parent["label"], other["label"]
+    spare = next(n for n in ("cat", "dog", "eel") if n not in (label, new))
+    kids = ws.add_samples(
+        [derived_sample(ws, parent["sample_id"], label, seed=i) for i in range(3)]
+        + [derived_sample(ws, other["sample_id"], new, seed=3)]
+    )
+    ws.commit("v1")  # the copies are committed: what is pending below are edits only
+    kid_ids = {r["sid"]: r["sample_id"] for r in ws.samples().to_pylist()}
+    a, b, c, d = (kid_ids[k] for k in kids)
+    p = parent["sample_id"]
+    committed = {r["sample_id"]: r["label"] for r in ws.samples().to_pylist()}
+
+    def state():
+        now = {r["sample_id"]: r["label"] for r in ws.samples().to_pylist()}
+        return {k: now.get(k) for k in (p, a, b, c, d)}
+
+    def pending():
+        return sorted((ch.op, ch.sample_id) for ch in ws.changes())
+
+    ws.relabel(c, spare)  # c's own edit
+    ws.relabel(other["sample_id"], spare)  # d follows another parent
+    kept = pending()
+    assert ("relabel", d) in kept
+
+    # relabel: the parent and the copies that followed it come back together
+    assert ws.relabel(p, new, reason="oops").followed == 2  # a and b
+    r = ws.reset(p)
+    assert (r.recorded, r.followed, r.cancelled) == (3, 2, 0)
+    assert state() == {p: label, a: label, b: label, c: spare, d: spare}
+    assert pending() == kept and r.pending == len(kept)
+
+    # drop: a copy dropped on its own stays out
+    ws.drop(b)
+    kept = pending()
+    assert ws.drop(p).followed == 2  # a and c
+    r = ws.reset([p])
+    assert (r.recorded, r.followed) == (3, 2)
+    assert state() == {p: label, a: label, b: None, c: spare, d: spare}
+    assert pending() == kept
+
+    # an accepted suggestion, reset from the CLI (as `curate reset SAMPLE`)
+    _add_label_findings(ws, 7, [(parent["sid"], 0.01, new)])
+    assert ws.accept("label", samples=[parent["sid"]], run_id=7).followed == 1  # a
+    ws.close()
+    result = CliRunner().invoke(cli, ["-w", str(tmp_path / "ws"), "reset", p[:12]])
+    assert result.exit_code == 0, result.output
+    assert f"Forgot 2 pending change(s); {len(kept)} left." in result.output
+    from curate.api import Workspace
+
+    ws = Workspace.open(tmp_path / "ws")
+    assert state() == {p: label, a: label, b: None, c: spare, d: spare}
+    assert pending() == kept
+
+    # a follow, then the copy's own edits: once the follow goes, what undid it goes too
+    ws.relabel(p, new)
+    ws.split("0.5,0.5", names=["fit", "check"], seed=1)  # moves a (was train) in between
+    ws.relabel(a, label)
+    r = ws.reset(p)
+    assert (r.followed, r.cancelled) == (1, 1)
+    assert [ch.op for ch in ws.changes() if ch.sample_id == a] == ["move"]
+
+    # reset of everything forgets everything, followers included
+    ws.relabel(p, new)
+    r = ws.reset()
+    assert r.followed == 2  # a, and d (followed the other parent)
+    assert ws.changes() == [] and state() == {k: committed[k] for k in (p, a, b, c, d)}
+    ws.close()
+
+
+def test_relabel_takes_an_int_label_as_its_class_name(tmp_path):
+    """Was: `ws.relabel(30, 3)` said "no class named 3" although the digits have a class '3';
+    with new_class=True an int (or None) crashed with AttributeError."""
+    import numpy as np
+
+    from curate.api import Workspace
+    from tests.engines.test_versions import make_folder
+
+    ws = Workspace.init(tmp_path / "ws")
+    ws.ingest(make_folder(tmp_path / "digits", per_class=2, classes=tuple("0123456789")))
+    rows = ws.samples().to_pylist()
+    a, b = [r["sid"] for r in rows if r["label"] not in ("3", "7")][:2]
+    r = ws.relabel(a, 3)
+    assert r.recorded == 1 and r.details[0]["to"] == "3"
+    assert ws.relabel(a, np.int64(3)).unchanged == 1  # numpy ints too
+    assert ws.relabel(b, 7, new_class=True).details[0]["to"] == "7"  # '7' exists: no new class
+    assert ws.relabel(b, 12, new_class=True).details[0]["to"] == "12"
+    assert "12" in {n for _, n in ws.classes()}
+    with pytest.raises(NotFound, match="no class named '13'") as err:
+        ws.relabel(b, 13)
+    assert "new_class=True" in err.value.hint and "--new-class" in err.value.hint
+    for bad, shown in ((None, "NoneType None"), (3.0, "float 3.0"), (["3"], "list ['3']")):
+        for create in (False, True):
+            with pytest.raises(InvalidInput) as err:
+                ws.relabel(b, bad, new_class=create)
+            assert str(err.value) == f"label must be a class name (a string), got {shown}"
+    with pytest.raises(InvalidInput, match="got bool True"):
+        ws.relabel(b, True)
+    assert sorted(n for _, n in ws.classes()) == sorted([*"0123456789", "12"])
+    ws.close()
