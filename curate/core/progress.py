@@ -28,7 +28,17 @@ def never_cancel() -> bool:
     return False
 
 
-def check_cancel(cancel: CancelFn | None) -> None:
-    """Raise :class:`Cancelled` if the caller asked to stop."""
+#: What :func:`check_cancel` says when its caller gives no message. Neutral on
+#: purpose: some engines keep their finished batches (ingest, augment), others
+#: nothing at all (scan, export, evaluate); each should say which.
+CANCELLED = "cancelled by request"
+
+
+def check_cancel(cancel: CancelFn | None, message: str = CANCELLED) -> None:
+    """Raise :class:`Cancelled` with ``message`` if the caller asked to stop.
+
+    ``message`` is what the user reads: say what the cancel kept, e.g. "scan
+    cancelled: no findings were recorded".
+    """
     if cancel is not None and cancel():
-        raise Cancelled("cancelled by request; finished batches were kept")
+        raise Cancelled(message)

@@ -34,6 +34,18 @@ def test_public_names_resolve_lazily():
     assert _loaded_after("import curate; curate.Workspace") == ["duckdb"]
 
 
+def test_errors_are_public_names_and_light():
+    code = (
+        "import curate\n"
+        "assert curate.errors.NotFound is curate.NotFound\n"
+        "for name in ('CurateError', 'InvalidInput', 'NotFound', 'Cancelled', "
+        "'WorkspaceLocked', 'WorkspaceNotFound', 'Interrupted'):\n"
+        "    assert getattr(curate, name) is getattr(curate.errors, name)\n"
+        "    assert name in curate.__all__ and name in dir(curate)\n"
+    )
+    assert _loaded_after(code) == []
+
+
 def test_cli_help_does_not_load_heavy_libraries():
     code = (
         "from click.testing import CliRunner\n"

@@ -428,4 +428,4 @@ def test_policy_is_picklable_and_hashable():
     assert again == policy and hash(again) == hash(policy)
     # the epoch travels (spawned DataLoader workers), the compiled pipeline does not
     assert again._online.epoch == 3 and again._online.policy is again
-    assert again._online._compose is None
+    assert again._online._composes == {}
