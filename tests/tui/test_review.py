@@ -102,7 +102,8 @@ async def test_decisions_land_in_the_catalog_and_undo_cancels_them(digits_ws):
         screen = await _open_review(app, pilot)
         # The last session's accept still shows (from the catalog, not the session).
         table = screen.query_one("#findings")
-        assert str(table.get_cell(str(first.sid), "decision")) == f"→ {first.suggested_label}"
+        key = f"{first.kind.value}:{first.sid}"
+        assert str(table.get_cell(key, "decision")) == f"→ {first.suggested_label}"
         assert second.sid not in screen._by_sid  # dropped: no longer listed
         target = screen.selected
         await pilot.press("d")
@@ -290,3 +291,157 @@ def test_scores_too_small_for_four_decimals_keep_their_exponent():
     ]
     assert all(len(_score(v)) <= 6 for v in (1e-300, 9.99e-5, 0.99999, 1.0))
     assert _score(None) == ""
+
+
+def _two_findings_for_one_sample(path):
+    """A scan run whose findings name one sample twice (label and near duplicate).
+
+    A default scan of the demo gives such runs (100 findings for 98 samples).
+    Returns (sid named twice, sample_id, sid named once).
+    """
+    import pyarrow as pa
+
+    from curate.store import findings_repo
+
+    with Workspace.open(path) as ws:
+        t = ws.samples()
+        sids = sorted(t.column("sid").to_pylist())[:2]
+        ids = dict(zip(t["sid"].to_pylist(), t["sample_id"].to_pylist(), strict=True))
+        table = pa.table(
+            {
+                "sid": [sids[0], sids[0], sids[1]],
+                "kind": ["label", "near_duplicate", "label"],
+                "score": [0.001, 0.002, 0.003],
+                "is_issue": [True] * 3,
+                "suggested_class_id": pa.array([None] * 3, pa.int32()),
+                "details": ["{}"] * 3,
+            }
+        )
+        with ws.writing() as cat:
+            findings_repo.record_run(
+                cat, extractor="test", config={}, seed=0, timing={}, started_at=0.0, findings=table
+            )
+    return sids[0], ids[sids[0]], sids[1]
+
+
+@drive
+async def test_a_sample_with_two_findings_gets_two_rows_and_one_decision(digits_ws):
+    """Each finding is a row; a drop typed on one row marks every row of the sample."""
+    twice, sample_id, once = _two_findings_for_one_sample(digits_ws)
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        table = screen.query_one("#findings")
+        assert [(f.sid, f.kind.value) for f in screen.findings] == [
+            (twice, "label"),
+            (twice, "near_duplicate"),
+            (once, "label"),
+        ]
+        assert table.row_count == 3
+        await pilot.press("d")  # drop on the label row
+        await settle(app, pilot)
+        marks = [str(table.get_cell_at((row, 5))) for row in range(3)]
+        assert marks[:2] == ["drop", "drop"] and marks[2] != "drop"
+        assert screen.selected.kind.value == "near_duplicate"  # moved on, to the next row
+        assert [(c.op, c.sample_id) for c in call(app, app.ws.changes)] == [("drop", sample_id)]
+
+
+@drive
+async def test_keys_typed_before_the_write_returns_act_on_their_own_rows(digits_ws):
+    """a then d, no waiting between: accept the first finding, drop the second."""
+    from textual import events
+
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        screen = await _open_review(app, pilot)
+        first, second, third, fourth = screen.findings[:4]
+        # Posted at once, as a fast typist's keys arrive: none waits for a write.
+        for key in "addk":
+            app.post_message(events.Key(key, key))
+        await pilot.pause()
+        assert screen.selected is screen.findings[4]  # moved on at once, four rows
+        table = screen.query_one("#findings")
+        assert str(table.get_cell_at((1, 5))) in ("drop…", "drop")  # pending, then recorded
+        await settle(app, pilot)
+        assert str(table.get_cell_at((1, 5))) == "drop"
+        ops = [(c.op, c.sample_id) for c in call(app, app.ws.changes)]
+        assert ops == [
+            ("relabel", first.sample_id),
+            ("drop", second.sample_id),
+            ("drop", third.sample_id),
+        ]
+        assert screen.status[fourth.sid] == "kept"
+        # Undo goes back in the order typed: keep, then the second drop.
+        await pilot.press("u", "u")
+        await settle(app, pilot)
+        assert fourth.sid not in screen.status and third.sid not in screen.status
+        ops = [(c.op, c.sample_id) for c in call(app, app.ws.changes)]
+        assert ops == [("relabel", first.sample_id), ("drop", second.sample_id)]
+
+
+@drive
+async def test_a_failed_write_clears_its_mark_and_shows_the_error(digits_ws, monkeypatch):
+    from curate.errors import CurateError
+
+    def refuse(self, *args, **kwargs):
+        raise CurateError("the catalog said no")
+
+    monkeypatch.setattr(Workspace, "drop", refuse)
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        first = screen.findings[0]
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert app.screen is not screen  # the error modal
+        await pilot.pause(0.5)  # the screen notices the write ended without a report
+        assert screen.status.get(first.sid) is None and not screen._pending
+        table = screen.query_one("#findings")
+        assert str(table.get_cell_at((0, 5))) == ""
+        assert not screen.undo_stack
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert str(table.get_cell_at((0, 5))) == ""
+    assert _pending(digits_ws) == []
+
+
+@drive
+async def test_dropped_rows_stay_listed_across_a_modal_and_undo_clears_marks(digits_ws):
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_review(app, pilot)
+        table = screen.query_one("#findings")
+        count = screen.query_one("#findings-count")
+        n = len(screen.findings)
+        first, second = screen.findings[:2]
+        await pilot.press("d")  # drop the first
+        await settle(app, pilot)
+        await pilot.press("question_mark")  # help, then back: the list is read again
+        await settle(app, pilot)
+        assert app.screen is not screen
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen
+        assert len(screen.findings) == n and str(count.render()) == f"{n} findings"
+        assert str(table.get_cell_at((0, 5))) == "drop"
+        await pilot.press("u")  # restore: the row stays, unmarked
+        await settle(app, pilot)
+        assert len(screen.findings) == n and str(table.get_cell_at((0, 5))) == ""
+        assert screen.selected.sid == first.sid
+
+        await pilot.press("n", "a")  # accept the second, a modal, undo
+        await settle(app, pilot)
+        assert str(table.get_cell_at((1, 5))) == f"✓ {second.suggested_label}"
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert str(table.get_cell_at((1, 5))) == ""  # nothing pending: no mark
+        assert call(app, app.ws.changes) == []
+        await pilot.press("R")  # an explicit reload: all listed again (nothing dropped)
+        await settle(app, pilot)
+        assert len(screen.findings) == n

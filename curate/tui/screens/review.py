@@ -63,6 +63,20 @@ def _score(value: float | None) -> str:
     return f"{value:.4f}" if value == 0 or abs(value) >= 1e-4 else f"{value:.0e}"
 
 
+def _mark(d: Any) -> str:
+    """The done column for a decision: short, so it fits at 80 columns."""
+    if d.action == "accept":
+        return f"✓ {d.label}"
+    if d.action == "relabel":
+        return f"→ {d.label}"
+    return d.action
+
+
+def _job_name(d: Any) -> str:
+    """The name the app gives the worker that records ``d`` (its job description)."""
+    return f"{d.action} {d.sample_id[:12]}"
+
+
 def _why_unchanged(report: Any) -> str:
     """Why a decision recorded nothing, from its ChangeReport or AcceptReport."""
     if getattr(report, "skipped_not_live", 0):
@@ -98,11 +112,23 @@ class ReviewScreen(CurateScreen):
         super().__init__()
         self.findings: list[Any] = []
         self.class_names: list[str] = []
+        # Decisions are per sample (a drop takes the sample out, whichever of
+        # its findings it was typed on), rows are per finding: a sample can have
+        # a label and a near-duplicate finding, and every row of it shows the mark.
         self.status: dict[int, str] = {}  # sid -> what this session decided
         self.current: dict[int, str | None] = {}  # sid -> label after decisions
         self.undo_stack: list[tuple[m.Decision, str | None]] = []  # (decision, label before)
         self._bulk: dict[int, list[tuple[int, str]]] = {}  # accept all: (sid, label before)
-        self._by_sid: dict[int, Any] = {}
+        self._by_sid: dict[int, Any] = {}  # sid -> its first listed finding
+        self._rows_of: dict[int, list[str]] = {}  # sid -> the row keys of its findings
+        # Decisions posted and not reported yet, in the order posted (writes run
+        # in that order). The cursor moves on when a decision is made, so a key
+        # typed before the write returns applies to the row it was typed on.
+        self._pending: list[m.Decision] = []
+        self._undone: dict[int, tuple[m.Decision, str | None]] = {}  # id(inverse) -> entry
+        self._row_of: dict[int, str] = {}  # id(decision) -> the row key it was made on
+        self._reconciling = False
+        self._keep_drops = False  # the next FindingsLoaded keeps this session's dropped rows
         self.ascending = True
         self._preview_sid: int | None = None
         self._captions: dict[int, str] = {}
@@ -139,16 +165,29 @@ class ReviewScreen(CurateScreen):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
+        # Polls only while decisions are in flight: a failed write reports to the
+        # app's one error handler, not here, so its mark is cleared by noticing
+        # that its worker ended without a ChangeRecorded.
+        self._pending_watch = self.set_interval(0.2, self._check_pending, pause=True)
         self.action_reload()
 
     def on_screen_resume(self) -> None:
+        super().on_screen_resume()
         # A scan or a commit elsewhere may have changed the findings: read them
-        # again (the cursor stays on the same sample when it is still listed).
+        # again. What this screen did itself (drops among it) is kept: the list
+        # is replaced only when it changed in other ways (on_findings_loaded).
         if self.is_mounted and self.findings:
-            self.action_reload()
+            self._request_findings(keep_drops=True)
+            if self._pending:
+                self._check_pending()
 
     # -- loading ---------------------------------------------------------------------------
     def action_reload(self) -> None:
+        """Read the findings again; dropped samples leave the list (R)."""
+        self._request_findings(keep_drops=False)
+
+    def _request_findings(self, *, keep_drops: bool) -> None:
+        self._keep_drops = keep_drops
         kind = self.query_one("#kind-filter", Select).value
         cls = self.query_one("#class-filter", Select).value
         self.post_message(
@@ -164,7 +203,22 @@ class ReviewScreen(CurateScreen):
         if event.select.id in ("kind-filter", "class-filter"):
             self.action_reload()
 
+    def _unchanged_but_for_drops(self, findings: list[Any]) -> bool:
+        """The new list is the listed one less samples this session dropped."""
+        dropped = {sid for sid, s in self.status.items() if s == "drop"}
+        dropped |= {d.sid for d in self._pending if d.action == "drop" and d.undo_of is None}
+        key = lambda f: (f.kind.value, f.sid, f.run_id)  # noqa: E731
+        old = {key(f) for f in self.findings}
+        new = {key(f) for f in findings}
+        return new <= old and all(k[1] in dropped for k in old - new)
+
     def on_findings_loaded(self, message: m.FindingsLoaded) -> None:
+        keep, self._keep_drops = self._keep_drops, False
+        if keep and self._unchanged_but_for_drops(message.findings):
+            # Nothing changed outside this screen: keep the rows (a dropped
+            # sample stays listed, marked, until R) and the cursor where it is.
+            self._refresh_marks()
+            return
         self.findings = list(message.findings)
         if not self.ascending:
             self.findings.reverse()
@@ -182,8 +236,14 @@ class ReviewScreen(CurateScreen):
         table = self.query_one(DataTable)
         table.clear()
         self._preview_sid, keep = None, self._preview_sid
-        self._by_sid = {f.sid: f for f in self.findings}
-        for f in self.findings:
+        self._by_sid = {}
+        self._rows_of = {}
+        for i, f in enumerate(self.findings):
+            self._by_sid.setdefault(f.sid, f)
+            key = f"{f.kind.value}:{f.sid}"
+            if key in table.rows:  # the same kind twice for a sample: still one row each
+                key = f"{key}:{i}"
+            self._rows_of.setdefault(f.sid, []).append(key)
             table.add_row(
                 f.sample_id[:8],
                 _kind_cell(f.kind.value),
@@ -191,7 +251,7 @@ class ReviewScreen(CurateScreen):
                 f.suggested_label or "",
                 _score(f.score),
                 self._decision_cell(f.sid),
-                key=str(f.sid),
+                key=key,
             )
         n = len(self.findings)
         more = "+" if n >= FINDINGS_LIMIT else ""
@@ -205,13 +265,22 @@ class ReviewScreen(CurateScreen):
             self._show(None)
 
     def _decision_cell(self, sid: int) -> Text:
+        pending = next(
+            (d for d in reversed(self._pending) if d.sid == sid and d.undo_of is None), None
+        )
+        if pending is not None:
+            # Made, not yet recorded: the cursor has moved on; the mark goes
+            # if the write fails.
+            return Text(f"{_mark(pending)}…", style="dim")
         status = self.status.get(sid, "")
         if not status:
-            # Decided before this session (or by `curate relabel`): the catalog's
-            # label differs from the one the finding was made on.
+            # Decided before this session (or by `curate relabel`), or undone in
+            # it: the label now (this session's, else the catalog's when the
+            # findings were read) differs from the one the finding was made on.
             f = self._by_sid.get(sid)
-            if f is not None and f.current_label and f.current_label != f.given_label:
-                return Text(f"→ {f.current_label}", style="dim green")
+            now = self.current.get(sid, f.current_label if f is not None else None)
+            if f is not None and now and now != f.given_label:
+                return Text(f"→ {now}", style="dim green")
         style = {"drop": "red", "kept": "dim"}.get(status, "green")
         return Text(status, style=style)
 
@@ -266,13 +335,31 @@ class ReviewScreen(CurateScreen):
         ]
 
     # -- decisions --------------------------------------------------------------------------
+    def _post_decision(self, decision: m.Decision) -> None:
+        """Mark the row as pending, move on, and ask the app to record the decision.
+
+        The cursor moves now, not when the write returns: the next key (typed
+        150 ms later, before the worker reopened the catalog) applies to the
+        next row, not again to this one.
+        """
+        row_key = self._cursor_key()
+        if row_key is not None:
+            self._row_of[id(decision)] = row_key
+        self._pending.append(decision)
+        # Its place on the undo stack is taken now, in the order decisions were
+        # made; the label before is filled in when the report comes.
+        self.undo_stack.append((decision, None))
+        self._pending_watch.resume()
+        self._update_row(decision.sid)
+        self.action_next()
+        self.post_message(m.DecisionRequested(self, decision))
+
     def _decide(self, action: str, label: str | None = None, reason: str | None = None) -> None:
         f = self.selected
         if f is None:
             self.notify("no finding selected", severity="warning")
             return
-        decision = m.Decision(action, f.sid, f.sample_id, label=label, reason=reason)
-        self.post_message(m.DecisionRequested(self, decision))
+        self._post_decision(m.Decision(action, f.sid, f.sample_id, label=label, reason=reason))
 
     def action_accept(self) -> None:
         f = self.selected
@@ -281,11 +368,8 @@ class ReviewScreen(CurateScreen):
         if not f.suggested_label:
             self.notify("this finding has no suggested label", severity="warning")
             return
-        self.post_message(
-            m.DecisionRequested(
-                self,
-                m.Decision("accept", f.sid, f.sample_id, label=f.suggested_label, run_id=f.run_id),
-            )
+        self._post_decision(
+            m.Decision("accept", f.sid, f.sample_id, label=f.suggested_label, run_id=f.run_id)
         )
 
     def action_relabel(self) -> None:
@@ -310,48 +394,124 @@ class ReviewScreen(CurateScreen):
         f = self.selected
         if f is None:
             return
-        self.undo_stack.append((m.Decision("keep", f.sid, f.sample_id), None))
+        d = m.Decision("keep", f.sid, f.sample_id)
+        row_key = self._cursor_key()
+        if row_key is not None:
+            self._row_of[id(d)] = row_key
+        self.undo_stack.append((d, None))
         self.status[f.sid] = "kept"
         self._update_row(f.sid)
         self.action_next()
 
+    def _cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def _forget_pending(self, d: m.Decision) -> bool:
+        """Take ``d`` off the pending list; False when it was not there."""
+        for i, p in enumerate(self._pending):
+            if p is d:
+                del self._pending[i]
+                if not self._pending:
+                    self._pending_watch.pause()
+                return True
+        return False
+
+    def _stack_index(self, d: m.Decision) -> int | None:
+        return next((i for i, (x, _) in enumerate(self.undo_stack) if x is d), None)
+
     def on_change_recorded(self, message: m.ChangeRecorded) -> None:
         d, report = message.decision, message.report
-        f = next((x for x in self.findings if x.sid == d.sid), None)
+        self._forget_pending(d)
         if d.undo_of is not None:
+            self._undone.pop(id(d), None)
             self.status.pop(d.sid, None)
             if d.action in ("relabel", "accept"):
                 self.current[d.sid] = d.label
             self.notify(f"undid {d.undo_of.action} of {d.sample_id[:12]}")
+            if d.action == "restore" and d.sid not in self._rows_of:
+                # Dropped and no longer listed (read again since): list it again.
+                self._request_findings(keep_drops=True)
         else:
+            i = self._stack_index(d)
             if message.recorded == 0:
                 self.notify(f"{d.sample_id[:12]}: {_why_unchanged(report)}; nothing recorded")
-            else:
-                self.undo_stack.append((d, message.label_before))
+                if i is not None:
+                    del self.undo_stack[i]
+            elif i is not None:
+                self.undo_stack[i] = (d, message.label_before)
             if d.action in ("accept", "relabel"):
                 self.current[d.sid] = d.label
-                # Short, so the column fits at 80 columns: ✓ accepted, → relabeled.
-                mark = "✓" if d.action == "accept" else "→"
-                self.status[d.sid] = f"{mark} {d.label}"
-            elif d.action == "drop":
-                self.status[d.sid] = "drop"
-            if f is not None and self.selected is not None and self.selected.sid == d.sid:
-                self.action_next()
+            if d.action in ("accept", "relabel", "drop"):
+                self.status[d.sid] = _mark(d)
         self._update_row(d.sid)
-        if f is not None and self.selected is f:
+        f = self.selected
+        if f is not None and f.sid == d.sid:
             self.query_one("#preview-info", Static).update(self._info_text(f))
+
+    # -- failed writes ---------------------------------------------------------------------
+    def _check_pending(self) -> None:
+        """Clear the marks of decisions whose write failed (the app showed the error).
+
+        Three hops, so that no answer is still on its way when a decision is
+        judged: on this screen (a DecisionRequested posted before has been passed
+        on to the app), on the app (which has started its worker by then), back
+        here (a ChangeRecorded posted before its worker ended has been handled).
+        """
+        if self._reconciling or not self._pending:
+            return
+        self._reconciling = True
+        self.call_later(lambda: self.app.call_later(self._count_in_flight))
+
+    def _count_in_flight(self) -> None:
+        pending = list(self._pending)
+        names = {_job_name(d) for d in pending}
+        running = sum(
+            1
+            for w in self.app.workers
+            if w.group == "decisions" and w.name in names and not w.is_finished
+        )
+        # Writes run one after another in the order posted: those still running
+        # are the last ones; the ones before them ended.
+        ended = pending[: max(0, len(pending) - running)]
+        self.call_later(self._clear_failed, ended)
+
+    def _clear_failed(self, ended: list[m.Decision]) -> None:
+        self._reconciling = False
+        for d in ended:
+            if not self._forget_pending(d):
+                continue  # its ChangeRecorded came
+            i = self._stack_index(d)
+            if i is not None:
+                del self.undo_stack[i]
+            back = self._undone.pop(id(d), None)
+            if back is not None:
+                self.undo_stack.append(back)  # the undo failed: it can be tried again
+            self._update_row(d.sid)
 
     def _update_row(self, sid: int) -> None:
         table = self.query_one(DataTable)
-        if str(sid) in table.rows:
-            # update_width: a long class name widens the column instead of being cut
-            table.update_cell(str(sid), "decision", self._decision_cell(sid), update_width=True)
+        cell = self._decision_cell(sid)
+        for key in self._rows_of.get(sid, []):
+            if key in table.rows:
+                # update_width: a long class name widens the column instead of being cut
+                table.update_cell(key, "decision", cell, update_width=True)
+
+    def _refresh_marks(self) -> None:
+        for sid in self._rows_of:
+            self._update_row(sid)
 
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("nothing to undo")
             return
-        d, before = self.undo_stack.pop()
+        d, before = self.undo_stack[-1]
+        if any(p is d for p in self._pending):
+            self.notify(f"still recording the {d.action} of {d.sample_id[:12]}; undo it then")
+            return
+        self.undo_stack.pop()
         if d.action == "accept_all":
             back = self._bulk.pop(id(d))
             for sid, label in back:
@@ -364,7 +524,7 @@ class ReviewScreen(CurateScreen):
         if d.action == "keep":
             self.status.pop(d.sid, None)
             self._update_row(d.sid)
-            self._select(d.sid)
+            self._select(d)
             return
         if d.action in ("accept", "relabel"):
             if before is None:
@@ -377,13 +537,19 @@ class ReviewScreen(CurateScreen):
             inverse = m.Decision("restore", d.sid, d.sample_id, reason="review: undo", undo_of=d)
         else:
             return
-        self._select(d.sid)
+        self._select(d)
+        self._pending.append(inverse)
+        self._undone[id(inverse)] = (d, before)
+        self._pending_watch.resume()
         self.post_message(m.DecisionRequested(self, inverse))
 
-    def _select(self, sid: int) -> None:
+    def _select(self, d: m.Decision) -> None:
+        """The row ``d`` was made on, else the first row of its sample."""
         table = self.query_one(DataTable)
-        if str(sid) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(sid)))
+        keys = [self._row_of.get(id(d)), *self._rows_of.get(d.sid, [])]
+        key = next((k for k in keys if k is not None and k in table.rows), None)
+        if key is not None:
+            table.move_cursor(row=table.get_row_index(key))
 
     def action_accept_all(self) -> None:
         # Count first, then ask: one key must not make a hundred changes unasked.
@@ -422,11 +588,11 @@ class ReviewScreen(CurateScreen):
             f"accepted {r.accepted} of {r.candidates} label suggestions (scan run {r.run_id}); "
             f"{r.pending} pending changes"
         )
-        self.action_reload()
+        self._request_findings(keep_drops=True)
 
     def on_relabels_reverted(self, message: m.RelabelsReverted) -> None:
         self.notify(f"undid accept all: {message.recorded} samples have their labels back")
-        self.action_reload()
+        self._request_findings(keep_drops=True)
 
     # -- navigation --------------------------------------------------------------------------
     def action_next(self) -> None:
