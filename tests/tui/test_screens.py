@@ -433,3 +433,22 @@ async def test_a_file_system_error_is_told_as_such_not_as_a_bug(digits_ws):
         app.post_message(m.JobFailed("export", ValueError("a bug")))
         await pilot.pause()
         assert app.screen.error_title == "Internal error"  # real bugs still say so
+
+
+@drive
+async def test_a_lone_minus_in_a_number_field_warns_instead_of_crashing(digits_ws):
+    """An integer Input lets a lone '-' through; submitting it crashed the app with
+    ValueError (scan dialog's folds and seed)."""
+    app = CurateApp(digits_ws)
+    seen = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ScanDialog)
+        app.screen.query_one("#folds").value = "-"
+        await pilot.click("#ok")
+        await pilot.pause(0.2)
+        assert app.is_running and isinstance(app.screen, ScanDialog)  # still asking
+        assert not app.jobs
+        assert any("folds: '-' is not a whole number" in str(n.message) for n in app._notifications)

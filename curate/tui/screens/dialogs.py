@@ -245,15 +245,15 @@ class ScanDialog(ModalScreen[dict | None]):
 
     def _submit(self) -> None:
         extractor = self.query_one("#extractor", Select).value
-        folds = self.query_one("#folds", Input).value.strip()
-        seed = self.query_one("#seed", Input).value.strip()
-        self.dismiss(
-            {
-                "extractor": None if extractor is Select.NULL else str(extractor),
-                "folds": int(folds) if folds else 5,
-                "seed": int(seed) if seed else 0,
-            }
-        )
+        values = {}
+        for name, default in (("folds", 5), ("seed", 0)):
+            text = self.query_one(f"#{name}", Input).value.strip()
+            try:  # an integer Input lets a lone '-' through
+                values[name] = int(text) if text else default
+            except ValueError:
+                self.notify(f"{name}: {text!r} is not a whole number", severity="warning")
+                return
+        self.dismiss({"extractor": None if extractor is Select.NULL else str(extractor), **values})
 
     def on_input_submitted(self) -> None:
         self._submit()

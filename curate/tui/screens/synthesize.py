@@ -117,8 +117,14 @@ class SynthesizeScreen(CurateScreen):
         form.rows = list(gen.get("params", []))
 
     def _int(self, selector: str) -> int | None:
+        """The field's whole number, None when empty; ValueError naming the field when
+        it holds something else (an integer Input lets a lone '-' through)."""
         value = self.query_one(selector, Input).value.strip()
-        return int(value) if value else None
+        try:
+            return int(value) if value else None
+        except ValueError:
+            name = selector.removeprefix("#synth-")
+            raise ValueError(f"{name}: {value!r} is not a whole number") from None
 
     def action_generate(self) -> None:
         gen = self.query_one("#generator", Select).value
@@ -129,12 +135,19 @@ class SynthesizeScreen(CurateScreen):
         if not classes:
             self.notify("tick at least one class", severity="warning")
             return
+        try:
+            numbers = {
+                "n": self._int("#synth-n"),
+                "fit_steps": self._int("#synth-steps"),
+                "seed": self._int("#synth-seed") or 0,
+            }
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return
         fields: dict[str, Any] = {
             "generator": str(gen),
             "classes": classes,
-            "n": self._int("#synth-n"),
-            "fit_steps": self._int("#synth-steps"),
-            "seed": self._int("#synth-seed") or 0,
+            **numbers,
             "params": self.query_one(ParamsForm).values(),
         }
         # ws.synthesize validates these (SynthRequest); errors come back as a modal.
