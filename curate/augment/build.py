@@ -25,7 +25,6 @@ not require.
 from __future__ import annotations
 
 import _random
-import difflib
 import inspect
 import json
 import math
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from curate.augment.policy import PolicyIssue, Step
+from curate.core.names import close_names
 
 if TYPE_CHECKING:
     from curate.augment.policy import Policy
@@ -134,11 +134,7 @@ def _is_3d(cls: type) -> bool:
     return issubclass(cls, Transform3D)
 
 
-def suggest(name: str, choices: list[str], n: int = 3) -> list[str]:
-    """Close names, case-insensitively (rotate -> Rotate, GausianBlur -> GaussianBlur)."""
-    lowered = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    return [lowered[c] for c in close]
+suggest = close_names  # the name this module's callers know
 
 
 def _param_names(cls: type) -> tuple[list[str], bool]:

@@ -523,17 +523,11 @@ def plan_jobs(
     _check_overrides(policy, names)
     selected = set(names)
     if request.classes is not None:
-        from curate.augment.build import suggest
+        from curate.core.names import class_not_found
 
         for name in request.classes:
             if name not in selected:
-                close = suggest(name, names)
-                raise NotFound(
-                    f"no class named {name!r}",
-                    hint=f"did you mean {', '.join(close)}?"
-                    if close
-                    else f"classes: {', '.join(names)}",
-                )
+                raise class_not_found(name, names)
         selected = set(request.classes)
     considered = [c for c in plan.classes if c.name in selected]
     if request.copies is None and request.target_per_class is not None:

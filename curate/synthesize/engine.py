@@ -11,7 +11,6 @@ twice fits once.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import time
@@ -23,8 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from curate.core.models import ImageInfo, NewSample, Origin
+from curate.core.names import class_not_found
 from curate.core.progress import CancelFn, ProgressFn, never_cancel, no_progress
-from curate.errors import Cancelled, InvalidInput, MissingDependency, NotFound, PluginError
+from curate.errors import Cancelled, InvalidInput, MissingDependency, PluginError
 from curate.plugins.generators import (
     Checkpoint,
     Generator,
@@ -289,13 +289,7 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
             raise InvalidInput("--classes is empty")
         for name in request.classes:
             if name not in known:
-                close = _close_names(name, known)
-                raise NotFound(
-                    f"no class named {name!r}",
-                    hint=f"did you mean {', '.join(close)}?"
-                    if close
-                    else f"classes: {', '.join(known) or 'none'}",
-                )
+                raise class_not_found(name, known)
     if request.n is not None:
         if request.classes is None:
             raise InvalidInput("--n needs --classes (or leave both out to follow the plan)")
@@ -318,13 +312,6 @@ def _counts(ws: SynthWorkspace, request: SynthRequest) -> dict[str, int]:
             hint="pass --n to generate anyway",
         )
     return counts
-
-
-def _close_names(name: str, known: list[str], n: int = 3) -> list[str]:
-    """Class names close to ``name``, case-insensitively (as augment suggests them;
-    engines do not import each other)."""
-    lowered = {k.lower(): k for k in known}
-    return [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=n)]
 
 
 def _learnable(
