@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -38,6 +39,13 @@ def tui_cmd(ctx: click.Context, workspace_dir: str | None, graphics: str | None)
 
     given = workspace_dir or (ctx.obj or {}).get("workspace")
     paths = find_workspace(Path(given) if given else None)  # a clear error before any UI
+    # Without a terminal on both ends Textual never sees a key and spins a core
+    # forever (`curate tui WS </dev/null`): refuse before starting it.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from curate.cli.render import error_line
+
+        error_line("curate tui needs an interactive terminal", exit_code=2, kind="UsageError")
+        ctx.exit(2)
     from curate.tui import run
 
     run(paths.root, graphics=graphics)

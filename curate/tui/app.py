@@ -38,7 +38,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.worker import Worker, get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from curate.errors import Cancelled, CurateError
 from curate.tui import messages as m
@@ -54,6 +54,31 @@ from curate.tui.widgets.jobs import JobPanel
 
 # Progress messages are rate limited: engines may report per sample.
 _PROGRESS_INTERVAL_S = 0.1
+
+
+class ProgressThrottle:
+    """Which progress reports of one job reach the job panel.
+
+    At most one per ``interval`` seconds, except that the last of a stage
+    (done >= total) and the first of a new stage (its message differs from the
+    last one posted) always pass: dropping the latter left the panel at
+    "decoding images 1731/1731" while the scan went on.
+    """
+
+    def __init__(self, interval: float = _PROGRESS_INTERVAL_S) -> None:
+        self.interval = interval
+        self._last_at: float | None = None
+        self._last_message: str | None = None
+
+    def passes(self, done: int, total: int | None, message: str, now: float) -> bool:
+        """True when this report should be posted (and it is then counted as posted)."""
+        due = self._last_at is None or now - self._last_at >= self.interval
+        finished = total is not None and done >= total
+        if not (due or finished or message != self._last_message):
+            return False
+        self._last_at, self._last_message = now, message
+        return True
+
 
 SCREENS_IN_ORDER = [
     ("overview", "Overview"),
@@ -152,7 +177,8 @@ class CurateApp(App[None]):
         exclusive: bool = True,
         progress: bool = False,
         catalog: bool = True,
-    ) -> Worker[None]:
+        once: str | None = None,
+    ) -> Worker[None] | None:
         """Run ``call`` (one API call) in a thread worker; post ``finished(result)`` to ``reply_to``.
 
         ``progress=True`` passes ``progress=`` and ``cancel=`` keyword callbacks
@@ -160,7 +186,15 @@ class CurateApp(App[None]):
         the call after every write started before it. The catalog is held
         open (read-write for a write) while ``call`` runs; ``catalog=False``
         for calls that do not read it.
+
+        ``once`` names a job that must not run twice (a write the user waits
+        for): while one of ``group`` runs, a second request only says so and
+        returns None. Without it, ``exclusive`` would cancel the running one,
+        throwing away a long GAN fit for a repeated key press.
         """
+        if once is not None and self._group_running(group):
+            self.notify(f"{once} already running (ctrl+x cancels it)", severity="warning")
+            return None
         job_id = next(self._job_ids)
         if write:
             previous, done = self._write_tail, threading.Event()
@@ -174,13 +208,10 @@ class CurateApp(App[None]):
 
         def body() -> None:
             worker = get_current_worker()
-            last = 0.0
+            throttle = ProgressThrottle()
 
             def report(done_: int, total: int | None, message: str = "") -> None:
-                nonlocal last
-                now = time.monotonic()
-                if now - last >= _PROGRESS_INTERVAL_S or (total is not None and done_ >= total):
-                    last = now
+                if throttle.passes(done_, total, message, time.monotonic()):
                     self.post_message(m.JobProgressed(job_id, done_, total, message))
 
             def cancel() -> bool:
@@ -217,6 +248,14 @@ class CurateApp(App[None]):
         if progress:
             self._job_workers[job_id] = worker
         return worker
+
+    def _group_running(self, group: str) -> bool:
+        """A worker of ``group`` is pending or running (a cancelled one no longer counts:
+        ctrl+x then the key again starts afresh, queued behind the cancelled write)."""
+        live = (WorkerState.PENDING, WorkerState.RUNNING)
+        return any(
+            w.group == group and w.state in live and not w.is_cancelled for w in self.workers
+        )
 
     def _refresh_job_panels(self) -> None:
         # Every screen of the stack, not only the front one: a job that ends under
@@ -358,6 +397,7 @@ class CurateApp(App[None]):
             description="scan",
             write=True,
             progress=True,
+            once="scan",
         )
 
     def on_findings_requested(self, message: m.FindingsRequested) -> None:
@@ -495,6 +535,7 @@ class CurateApp(App[None]):
             group="commit",
             description="commit",
             write=True,
+            once="commit",
         )
 
     def on_tag_requested(self, message: m.TagRequested) -> None:
@@ -505,6 +546,7 @@ class CurateApp(App[None]):
             group="tag",
             description="tag",
             write=True,
+            once="tagging",
         )
 
     def on_export_requested(self, message: m.ExportRequested) -> None:
@@ -517,6 +559,7 @@ class CurateApp(App[None]):
             group="export",
             description=f"export {message.version} as {message.format}",
             progress=True,
+            once="export",
         )
 
     # augment
@@ -588,6 +631,7 @@ class CurateApp(App[None]):
             description="augment (dry run)" if message.dry_run else "augment",
             write=True,
             progress=True,
+            once="augmentation",
         )
 
     # synthesize
@@ -625,6 +669,7 @@ class CurateApp(App[None]):
             description=f"synthesize with {message.fields.get('generator')}",
             write=True,
             progress=True,
+            once="synthesis",
         )
 
     # -- command palette -------------------------------------------------------------------

@@ -178,3 +178,18 @@ def test_ci_runs_exactly_the_readme_test_command():
     first_screen = "\n".join(readme.splitlines()[:30])
     assert ci in first_screen
     assert "curate demo" in first_screen
+
+
+def test_tui_refuses_without_a_terminal(tmp_path):
+    """`curate tui WS </dev/null` never exited and spun a core; now one line and exit 2.
+    CliRunner's stdin and stdout are not terminals."""
+    from click.testing import CliRunner
+
+    from curate.api import Workspace
+    from curate.cli import cli
+
+    ws = tmp_path / "ws"
+    Workspace.init(ws).close()
+    r = CliRunner().invoke(cli, ["tui", str(ws)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip() == "error: curate tui needs an interactive terminal"

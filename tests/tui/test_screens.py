@@ -452,3 +452,140 @@ async def test_a_lone_minus_in_a_number_field_warns_instead_of_crashing(digits_w
         assert app.is_running and isinstance(app.screen, ScanDialog)  # still asking
         assert not app.jobs
         assert any("folds: '-' is not a whole number" in str(n.message) for n in app._notifications)
+
+
+@drive
+async def test_synthesize_form_warns_on_a_lone_minus(digits_ws):
+    """The synthesize form's n, fit steps and seed: a lone '-' warns, nothing is posted."""
+    seen: list = []
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot, rounds=6)
+        for field in ("n", "steps", "seed"):
+            app.screen.query_one(f"#synth-{field}").value = "-"
+            await pilot.press("ctrl+g")
+            await pilot.pause(0.2)
+            assert app.is_running
+            notes = [str(n.message) for n in app._notifications]
+            assert any(f"{field}: '-' is not a whole number" in t for t in notes), notes
+            app.screen.query_one(f"#synth-{field}").value = ""
+        assert not _of(seen, m.SynthesisRequested) and not app.jobs
+
+
+@drive
+async def test_class_bars_of_an_unsplit_workspace_are_drawn(tmp_path):
+    """status names samples without a split "-"; the chart summed only None/""/"none",
+    so an unsplit workspace drew no bars at all."""
+    from textual.app import App
+
+    from curate.api import Workspace
+    from tests.conftest import SAMPLE_DIGITS
+
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        ws.ingest(SAMPLE_DIGITS)
+        details = list(ws.status().class_details)
+    finally:
+        ws.close()
+    assert all(set(c.by_split) == {"-"} for c in details)
+
+    class Bars(App):
+        def compose(self):
+            yield ClassBars()
+
+    app = Bars()
+    async with app.run_test(size=(60, 20)) as pilot:
+        bars = app.query_one(ClassBars)
+        bars.classes_ = details
+        await pilot.pause()
+        lines = [str(line) for line in bars.render().renderables]
+    assert all("█" in line for line in lines[:-1]), lines
+    assert "no split" in lines[-1]
+
+
+def test_progress_throttle_never_drops_the_first_report_of_a_stage():
+    """A new stage's first report (done=0, total=None) came within 0.1 s of the last
+    report of the stage before and was dropped: the panel stuck at "decoding 1731/1731"."""
+    from curate.tui.app import ProgressThrottle
+
+    t = ProgressThrottle(interval=0.1)
+    assert t.passes(0, 1731, "decoding images", now=10.0)  # the first report
+    assert not t.passes(5, 1731, "decoding images", now=10.01)  # too soon
+    assert t.passes(6, 1731, "decoding images", now=10.2)  # due
+    assert t.passes(1731, 1731, "decoding images", now=10.21)  # the end of a stage
+    assert t.passes(0, None, "extracting features", now=10.22)  # a new stage
+    assert not t.passes(1, None, "extracting features", now=10.23)
+    assert t.passes(2, None, "extracting features", now=10.4)
+
+
+@drive
+async def test_the_same_write_job_key_again_does_not_cancel_the_running_job(digits_ws):
+    """ctrl+g while a synthesis ran cancelled it (an exclusive worker group): a long GAN
+    fit thrown away for a repeated key. Now the second press only says it is running."""
+    import threading
+
+    from curate.errors import Cancelled
+
+    seen: list = []
+    app = CurateApp(digits_ws)
+    release, calls = threading.Event(), []
+
+    def blocking_synthesize(*args, cancel, **kwargs):
+        calls.append(kwargs)
+        deadline = time.monotonic() + 30
+        while not release.is_set() and not cancel() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise Cancelled("stopped by the test")
+
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settle(app, pilot)
+        app.ws.synthesize = blocking_synthesize
+        await pilot.press("4")
+        await settle(app, pilot, rounds=6)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: calls)
+        (worker,) = [w for w in app.workers if w.group == "synthesize"]
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.3)
+        assert len(calls) == 1 and not worker.is_cancelled and len(app.jobs) == 1
+        notes = [str(n.message) for n in app._notifications]
+        assert "synthesis already running (ctrl+x cancels it)" in notes, notes
+        release.set()
+        await wait_until(pilot, lambda: not app.jobs)
+        # Once it has ended, the key starts a new one.
+        release.clear()
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(calls) == 2)
+        release.set()
+        await wait_until(pilot, lambda: not app.jobs)
+
+
+@drive
+async def test_augment_zooms_the_preview_and_restores_it(digits_ws):
+    """ctrl+f did nothing: PixelImage is not focusable, so Screen.maximize refused it."""
+    from curate.tui.widgets.image import PixelImage
+
+    app = CurateApp(digits_ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot, rounds=6)
+        screen = app.screen
+        await pilot.press("ctrl+f")  # nothing previewed yet: says so
+        await pilot.pause()
+        assert screen.maximized is None
+        assert any("no preview to zoom" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        preview = screen.query_one("#augment-preview", PixelImage)
+        assert preview.image is not None
+        for restore in ("ctrl+f", "escape"):
+            await pilot.press("ctrl+f")
+            await pilot.pause()
+            assert screen.maximized is preview
+            assert preview.region.width == SIZE[0]  # fills the screen's width
+            await pilot.press(restore)
+            await pilot.pause()
+            assert screen.maximized is None and app.screen is screen, restore

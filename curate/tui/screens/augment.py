@@ -132,9 +132,13 @@ class AugmentScreen(CurateScreen):
 
     def action_maximize_preview(self) -> None:
         if self.maximized is not None:
-            self.minimize()
-        else:
-            self.maximize(self.query_one("#augment-preview", PixelImage), container=False)
+            self.minimize()  # esc restores too (Textual's escape-to-minimize)
+            return
+        preview = self.query_one("#augment-preview", PixelImage)
+        if preview.image is None:
+            self.notify("no preview to zoom: ctrl+r previews the policy", severity="warning")
+        elif not self.maximize(preview, container=False):
+            self.notify("the preview cannot be zoomed", severity="warning")
 
     def action_dry_run(self) -> None:
         text = self._text_if_valid()

@@ -22,8 +22,8 @@ def split_colour(split: str | None, order: list[str | None]) -> str:
 
 
 def _split_key(split: str | None) -> str | None:
-    """The status counts name samples without a split "-"."""
-    return None if split in (None, "", "-") else split
+    """The one key for "no split": the status counts name it "-" (older ones "none")."""
+    return None if split in (None, "", "-", "none") else split
 
 
 def _split_order(split: str | None) -> tuple:
@@ -48,13 +48,7 @@ class ClassBars(Widget):
                 key = _split_key(s)
                 if key not in splits:
                     splits.append(key)
-        splits.sort(
-            key=lambda s: (
-                s is None,
-                ["train", "val", "test"].index(s) if s in ("train", "val", "test") else 3,
-                s or "",
-            )
-        )
+        splits.sort(key=_split_order)
         name_w = min(12, max(len(c.name) for c in rows))
         count_w = len(str(max(c.count for c in rows)))
         bar_w = max(4, self.size.width - name_w - count_w - 3)
@@ -64,11 +58,7 @@ class ClassBars(Widget):
             line = Text(c.name[:name_w].rjust(name_w) + " ")
             used = 0
             for s in splits:
-                n = sum(
-                    v
-                    for k, v in c.by_split.items()
-                    if (None if k in (None, "", "none") else k) == s
-                )
+                n = sum(v for k, v in c.by_split.items() if _split_key(k) == s)
                 cells = round(n / largest * bar_w)
                 cells = min(cells, bar_w - used)
                 line.append("█" * cells, style=split_colour(s, splits))

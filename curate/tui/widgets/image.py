@@ -230,6 +230,9 @@ class PixelImage(Widget):
     DEFAULT_CSS = """
     PixelImage { width: 1fr; height: 1fr; }
     """
+    # Not focusable (keys belong to the screen), yet a screen may zoom it:
+    # Screen.maximize refuses a widget that is neither.
+    ALLOW_MAXIMIZE = True
 
     image: reactive[np.ndarray | None] = reactive(None, always_update=True)
 
