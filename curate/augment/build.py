@@ -61,6 +61,18 @@ _NOT_STEPS = {
     # only registered when torch happens to be imported first.
     "ToTensorV2",
 }
+# albumentations classes a user may well write that are no step; "unknown transform"
+# would be wrong about them.
+_NOT_A_STEP = {
+    "Lambda": "Lambda runs Python functions, which a policy document cannot hold "
+    "(it is data: stored with its samples and replayed from them)",
+    "ToTensorV2": "ToTensorV2 belongs in your training code, after the policy "
+    "(a policy makes images)",
+    "Compose": "Compose is the policy itself: list its transforms under 'pipeline' "
+    "(or use Sequential inside it)",
+    "ReplayCompose": "ReplayCompose is the policy itself: list its transforms under "
+    "'pipeline' (or use Sequential inside it)",
+}
 _IMAGE_KEYS = {"image", "images"}
 _DATA_WORDS = {
     "bboxes": "bounding boxes",
@@ -211,6 +223,11 @@ class _Builder:
 
     def step(self, step: Step, path: str, *, force_p: float | None = None) -> Any | None:
         cls = self.names.get(step.transform)
+        if cls is None and step.transform in _NOT_A_STEP:
+            self.issues.append(
+                PolicyIssue(path=f"{path}.transform", message=_NOT_A_STEP[step.transform])
+            )
+            return None
         if cls is None:
             close = suggest(step.transform, list(self.names))
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -439,24 +456,38 @@ def try_steps(
     other than uint8 pixels (a sample is stored as an 8-bit image; online use,
     which does not come here, may normalize), and warnings for the steps that
     change its size or channel count (augmented samples would not match their
-    class). ``what`` describes the image ("class '3' grayscale 8x8 images").
+    class) or that albumentations warns about on it (ToGray on grey images:
+    "The image is already gray."). Those warnings are said here, once; the
+    materializing workers and the preview silence them (they would print once
+    per worker, as raw Python warnings). ``what`` describes the image
+    ("class '3' grayscale 8x8 images").
     """
     A = albumentations()
     names = registry()
     path = "pipeline" if key == "default" else f"classes.{key[6:]}.pipeline"
     issues, changed = [], []
+    # Each step is tried alone on the parent; once a step before it changes the
+    # image's size or channels, that is no longer the image it gets, and what
+    # albumentations warns of it ("already gray" after ToRGB) may be false.
+    reshaped = False
     for here, step in leaf_steps(steps_for_key(policy, key), path):
         cls = names[step.transform]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                out = A.Compose([cls(**{**step.params, "p": 1.0})], seed=0)(image=image)["image"]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the constructor's: the policy's warnings
+                    compose = A.Compose([cls(**{**step.params, "p": 1.0})], seed=0)
+                out = compose(image=image)["image"]
             except Exception as exc:
                 text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 issues.append(
                     PolicyIssue(path=here, message=f"{step.transform} fails on {what}: {text}")
                 )
                 continue
+        for message in dict.fromkeys(str(w.message).strip() for w in caught):
+            if message and not reshaped:
+                changed.append(f"{here} ({step.transform}) on {what}: {message}")
         if out.dtype != np.uint8:
             issues.append(
                 PolicyIssue(
@@ -466,7 +497,9 @@ def try_steps(
                 )
             )
             continue
-        changed += _shape_changes(image, out, f"{here} ({step.transform}) makes {what}")
+        resized = _shape_changes(image, out, f"{here} ({step.transform}) makes {what}")
+        reshaped = reshaped or bool(resized)
+        changed += resized
     return issues, changed
 
 

@@ -375,6 +375,20 @@ def _sha256_hex(data: bytes) -> str:
 
 
 def augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
+    """:func:`_augment_batch` with albumentations' warnings silenced.
+
+    The run's check on a real parent (``try_steps``) reported each of them
+    once, as a warning of the run; here they would print as raw Python
+    warnings, once per worker ("UserWarning: The image is already gray.").
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _augment_batch(jobs, context)
+
+
+def _augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
     """Run a batch of jobs (:data:`JOB_SCHEMA` rows) in a worker: :data:`RESULT_SCHEMA` rows.
 
     ``context`` is (policy document, :class:`curate.engines.packs.PackReader`,
@@ -746,6 +760,8 @@ def run_augment(
     short = [c for c in classes if c.added < c.needed]
     if short:
         named = ", ".join(f"{c.name!r} ({c.needed - c.added})" for c in short[:5])
+        if len(short) > 5:  # the total counts them all: say that the list does not
+            named += f" and {len(short) - 5} more class{'es' if len(short) > 6 else ''}"
         report["warnings"].append(
             f"{sum(c.needed - c.added for c in short)} samples short of the target for "
             f"{named}: after {MAX_ROUNDS} rounds the policy still made only duplicates or "

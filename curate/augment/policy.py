@@ -48,6 +48,8 @@ POLICY_GROUP = "curate.policies"
 # (at their defaults) when a document arrives in albumentations' own form.
 _COMPOSE_KEYS = {"p", "bbox_params", "keypoint_params", "additional_targets", "is_check_shapes"}
 _COMPOSE_KEYS |= {"strict", "seed", "mask_interpolation", "save_applied_params", "transforms"}
+# ReplayCompose's own key (where it puts its replay, which curate does not use).
+_COMPOSE_KEYS |= {"save_key"}
 
 
 class PolicyIssue(BaseModel):
@@ -201,7 +203,13 @@ class Policy(BaseModel):
     @classmethod
     def _pipeline_in_albumentations_form(cls, value: Any) -> Any:
         if isinstance(value, Mapping) and "transform" in value:
-            return _steps_from_albumentations(value)
+            if "__version__" in value or isinstance(value["transform"], Mapping):
+                return _steps_from_albumentations(value)
+            # `pipeline:` then `transform: Rotate` on the next line: a step without its dash
+            raise ValueError(
+                "a list of steps, each starting with '- ' "
+                "(- {transform: Rotate, limit: 10}); got one mapping"
+            )
         return value
 
     @field_validator("classes", mode="before")
@@ -359,11 +367,56 @@ class Policy(BaseModel):
 
 
 # -- loading ------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping.
+
+    PyYAML (like ``json.loads``) keeps the last of two equal keys, so
+    ``{transform: Rotate, p: 0.2, limit: 10, p: 1.0}`` silently meant p=1.0;
+    YAML itself says keys are unique.
+    """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` keys may be overridden; that is what merging is for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateJSONKey(ValueError):
+    pass
+
+
+def _unique_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateJSONKey(key)
+        out[key] = value
+    return out
+
+
 def _load_text(text: str, *, fmt: str, source: str) -> Any:
     try:
         if fmt == "json":
-            return json.loads(text)
-        return yaml.safe_load(text)
+            return json.loads(text, object_pairs_hook=_unique_json_object)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
+    except _DuplicateJSONKey as exc:
+        raise PolicyInvalid(
+            [PolicyIssue(path="", message=f"invalid JSON: duplicate key {exc.args[0]!r}")],
+            source=source,
+        ) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise PolicyInvalid(
@@ -411,6 +464,8 @@ def load_policy(path_or_name: str | Path) -> Policy:
         fmt = "json" if path.suffix.lower() == ".json" else "yaml"
         return parse_policy_text(text, format=fmt, source=str(path))
     name = str(path_or_name)
+    if path.is_dir():
+        raise InvalidInput(f"policy {name} is a folder, not a YAML/JSON file")
     looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in name
     if looks_like_file or path.exists():
         raise NotFound(
@@ -486,7 +541,7 @@ def _steps_from_albumentations(serialized: Mapping[str, Any]) -> Any:
     if not isinstance(top, Mapping):
         raise ValueError("albumentations form: 'transform' must be a mapping")
     name = _short_name(str(top.get("__class_fullname__", "")))
-    if name not in ("Compose", "Sequential"):
+    if name not in ("Compose", "ReplayCompose", "Sequential"):
         return [dict(top)]  # a single transform serialized on its own
     for key in ("bbox_params", "keypoint_params"):
         if top.get(key):

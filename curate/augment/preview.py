@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,10 +88,14 @@ def preview_grid(
             compose = composes[pipeline] = compile_steps(policy, pipeline)
         x0 = PAD + (i % per_row) * block_w
         y0 = PAD + (i // per_row) * block_h
-        tiles = [image] + [
-            apply_seeded(compose, image, sample_seed(policy.seed, key, copy))[0]
-            for copy in range(views)
-        ]
+        # albumentations' warnings (ToGray on grey images) would print raw, once per
+        # image; a workspace preview tried each step first, as `augment run` does.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tiles = [image] + [
+                apply_seeded(compose, image, sample_seed(policy.seed, key, copy))[0]
+                for copy in range(views)
+            ]
         for j, tile in enumerate(tiles):
             fitted = _fit(tile, cell)
             x = x0 + j * (cell + PAD) + (cell - fitted.width) // 2

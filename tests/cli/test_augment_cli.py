@@ -73,6 +73,24 @@ def test_short_form_contract_end_to_end(ws_dir, policy_file, tmp_path):
     assert {c["name"]: c["added"] for c in report["classes"]} == {"a": 0, "b": 8, "c": 10}
 
 
+def test_albumentations_warnings_are_said_once_not_raw(ws_dir, tmp_path):
+    """ToGray on grey parents: albumentations warns "already gray" on every image. A run says
+    it once as its own warning line; neither run nor preview prints raw Python warnings."""
+    policy = tmp_path / "grey.yaml"
+    policy.write_text("name: grey\npipeline:\n  - {transform: ToGray, p: 1.0}\n")
+    grid = tmp_path / "grid.png"
+    r = curate("augment", "preview", "--policy", str(policy), "--out", str(grid), cwd=ws_dir)
+    assert r.returncode == 0 and "Warning" not in r.stderr, r.stderr
+    r = curate("augment", "run", "--policy", str(policy), "--workers", "2", cwd=ws_dir)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "site-packages" not in r.stderr, r.stderr
+    said = [line for line in r.stderr.splitlines() if "already gray" in line]
+    assert said == [
+        "warning: pipeline[0] (ToGray) on class 'b' grayscale 12x12 images: "
+        "The image is already gray."
+    ]
+
+
 def test_run_table_replay_and_idempotence(ws_dir, policy_file):
     r = invoke(
         "-w", str(ws_dir), "augment", "run", "--policy", str(policy_file), "--target-per-class", "6"

@@ -297,6 +297,25 @@ def test_a_class_the_policy_cannot_fill_is_reported_short(ws):
     assert any("short of the target" in w and "'c'" in w for w in report.warnings)
 
 
+def test_the_short_warning_says_how_many_classes_it_leaves_unnamed(tmp_path: Path):
+    """Seven classes short: five named, the total covers all, so the rest are counted."""
+    from curate.api import Workspace
+
+    rng = np.random.default_rng(1)
+    for k, cls in enumerate("abcdefgh"):
+        for i in range(4 if k == 0 else 1):
+            path = tmp_path / "data" / "train" / cls / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_digit_like(rng, 12, 1)).save(path)
+    never_changes = Policy(name="grey", pipeline=[{"transform": "ToGray", "p": 1.0}])
+    with Workspace.init(tmp_path / "ws") as ws:
+        ws.ingest(tmp_path / "data")
+        report = ws.augment(never_changes, workers=1)
+    (short,) = [w for w in report.warnings if "short of the target" in w]
+    assert short.startswith("21 samples short of the target for 'b' (3), 'c' (3), 'd' (3), ")
+    assert "'f' (3) and 2 more classes: after" in short
+
+
 def test_a_run_that_fails_stores_no_policy(ws, monkeypatch):
     import curate.augment.engine as engine
 

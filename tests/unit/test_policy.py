@@ -231,8 +231,23 @@ def test_policy_with_boxes_in_albumentations_form_is_refused():
         ),
         (
             "name: x\npipeline: [{transform: Blur}]\nclasses: {'3': {pipeline: [{transform: Lambda}]}}\n",
-            "classes.3.pipeline[0].transform: unknown transform 'Lambda'",
+            "classes.3.pipeline[0].transform: Lambda runs Python functions, which a policy "
+            "document cannot hold",
         ),
+        (
+            "name: x\npipeline: [{transform: Compose, transforms: [{transform: Blur}]}]\n",
+            "pipeline[0].transform: Compose is the policy itself",
+        ),
+        (
+            # `pipeline:` then a step without its dash is a mapping, not albumentations' form
+            "name: x\npipeline:\n  transform: Rotate\n",
+            "pipeline: a list of steps, each starting with '- '",
+        ),
+        (
+            "name: x\npipeline:\n  - {transform: Rotate, p: 0.2, limit: 10, p: 1.0}\n",
+            "invalid YAML at line 3, column 44: duplicate key 'p'",
+        ),
+        ("name: x\nname: y\npipeline: [{transform: Blur}]\n", "duplicate key 'name'"),
     ],
 )
 def test_bad_documents_name_the_field(text, expected):
@@ -348,9 +363,39 @@ def test_a_step_that_changes_the_channel_count_is_a_warning():
     rgb = np.zeros((8, 8, 3), np.uint8)
     _, changes = try_steps(policy, "default", rgb, "RGB 8x8 images")
     assert changes == [
+        # albumentations' own warning, said once by the run (its workers stay quiet)
+        "pipeline[0] (ToRGB) on RGB 8x8 images: The image is already an RGB.",
         "pipeline[1] (ToGray) makes RGB 8x8 images grayscale: augmented samples will be "
-        "stored as grayscale, not RGB like their parents"
+        "stored as grayscale, not RGB like their parents",
     ]
+
+
+def test_duplicate_keys_are_refused_but_yaml_merges_still_override(tmp_path):
+    path = tmp_path / "dup.json"
+    path.write_text('{"name": "x", "pipeline": [{"transform": "Blur", "p": 0.1, "p": 1.0}]}')
+    with pytest.raises(PolicyInvalid, match="invalid JSON: duplicate key 'p'"):
+        load_policy(path)
+    merged = parse_policy_text(
+        "name: x\npipeline:\n  - &blur {transform: Blur, p: 0.5}\n  - {<<: *blur, p: 1.0}\n"
+    )
+    assert merged.pipeline[1].params == {"p": 1.0}
+
+
+def test_albumentations_replay_compose_form_is_accepted(tmp_path):
+    from curate.augment.build import albumentations
+
+    A = albumentations()
+    path = tmp_path / "replay.json"
+    A.save(A.ReplayCompose([A.HorizontalFlip(p=0.5)]), str(path))
+    policy = load_policy(path)
+    assert [s.transform for s in policy.pipeline] == ["HorizontalFlip"]
+
+
+def test_a_folder_is_not_a_policy_file(tmp_path):
+    folder = tmp_path / "light.yaml"
+    folder.mkdir()
+    with pytest.raises(CurateError, match="is a folder, not a YAML/JSON file"):
+        load_policy(folder)
 
 
 def test_missing_file_and_unknown_preset(tmp_path):
