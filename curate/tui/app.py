@@ -401,11 +401,17 @@ class CurateApp(App[None]):
         )
 
     def on_findings_requested(self, message: m.FindingsRequested) -> None:
-        def call() -> tuple[list[Any], list[str]]:
+        def call() -> tuple[list[Any], list[str], bool]:
+            classes = [name for _, name in self.ws.classes()]
+            # Before the first scan ws.findings raises NotFound; for the Review
+            # screen that is an empty state ("no scan yet"), not an error modal.
+            # Conflicts are read from the catalog and need no scan.
+            if message.kind != "conflict" and not self.ws.scan_runs():
+                return [], classes, False
             findings = self.ws.findings(
                 kind=message.kind, classes=message.classes, limit=message.limit
             )
-            return findings, [name for _, name in self.ws.classes()]
+            return findings, classes, True
 
         self.run_job(
             call,

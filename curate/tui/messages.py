@@ -105,10 +105,13 @@ class FindingsRequested(Requested):
 
 
 class FindingsLoaded(Message):
-    def __init__(self, findings: list[Any], classes: list[str]) -> None:
+    """``scanned`` is False before the first scan: an empty state, not an error."""
+
+    def __init__(self, findings: list[Any], classes: list[str], scanned: bool = True) -> None:
         super().__init__()
         self.findings = findings
         self.classes = classes
+        self.scanned = scanned
 
 
 class PreviewRequested(Requested):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -41,6 +42,15 @@ class CurateScreen(Screen):
     """A top-level screen: subclasses set ``MODE``/``TITLE`` and yield their body."""
 
     MODE = ""
+    # The app's help and quit, again here so that the footer shows them first:
+    # it lists the focused widget's keys, then the screen's (base class first),
+    # then the app's, and cuts what does not fit; at 80 columns the app's came
+    # last and were cut. Same keys, so the app's own bindings are not listed twice;
+    # subclasses' BINDINGS (the help screen, the palette) do not include these.
+    BINDINGS = [
+        Binding("question_mark,f1", "app.help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Label, Select, Static
 from curate.tui import messages as m
 from curate.tui.screens.base import CurateScreen
 from curate.tui.screens.dialogs import ClassPicker, ConfirmDialog
+from curate.tui.widgets.empty import EmptyState
 from curate.tui.widgets.image import PixelImage, ThumbnailStrip
 
 KINDS = ["label", "duplicate", "near_duplicate", "outlier", "quality", "conflict"]
@@ -36,6 +37,12 @@ def _kind_cell(kind: str) -> str:
 KIND_WIDTH = max(len(_kind_cell(k)) for k in KINDS)
 FINDINGS_LIMIT = 2000
 NEIGHBOURS_SHOWN = 4
+
+# Empty states (not errors): why the list is empty and what to do. Review has
+# no scan key of its own: the scan is Overview's (1, then s).
+NO_SCAN_YET = "No scan yet: press 1 for Overview, then s to scan"
+NO_MATCH = "No findings match this filter"
+NOTHING_FLAGGED = "No findings: the latest scan flagged nothing"
 
 
 def evidence(finding: Any) -> list[tuple[int, str]]:
@@ -95,8 +102,10 @@ class ReviewScreen(CurateScreen):
         Binding("d", "drop", "Drop", tooltip="Take the sample out of the working state"),
         Binding("k", "keep", "Keep", tooltip="Keep as is and go to the next finding"),
         Binding("u", "undo", "Undo", tooltip="Undo the last decision (records the inverse)"),
-        Binding("n", "next", "Next"),
-        Binding("p", "previous", "Prev"),
+        # Shown only in the help screen: the arrow keys do the same, and the
+        # footer keeps room for help and quit at 80 columns.
+        Binding("n", "next", "Next", show=False),
+        Binding("p", "previous", "Prev", show=False),
         Binding("o", "sort", "Sort", tooltip="Most or least suspicious first"),
         Binding("R", "reload", "Reload", show=False, tooltip="Read the findings again"),
         Binding(
@@ -129,6 +138,7 @@ class ReviewScreen(CurateScreen):
         self._row_of: dict[int, str] = {}  # id(decision) -> the row key it was made on
         self._reconciling = False
         self._keep_drops = False  # the next FindingsLoaded keeps this session's dropped rows
+        self._scanned: bool | None = None  # None until the first FindingsLoaded
         self.ascending = True
         self._preview_sid: int | None = None
         self._captions: dict[int, str] = {}
@@ -143,18 +153,20 @@ class ReviewScreen(CurateScreen):
             yield Select([], prompt="all classes", id="class-filter")
             yield Label("", id="findings-count")
         with Horizontal(id="review-body"):
-            table = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
-            # Fixed widths where the content has a fixed format (an 8-character
-            # id prefix, a known set of kinds, a 4-decimal score), so the table
-            # does not reflow as rows load: an auto-width "kind" header was
-            # sometimes drawn at the header's width before the rows widened it.
-            table.add_column("sample", key="sample", width=8)
-            table.add_column("kind", key="kind", width=KIND_WIDTH)
-            table.add_column("given", key="given")
-            table.add_column("sugg.", key="suggested")
-            table.add_column("score", key="score", width=6)
-            table.add_column("done", key="decision")
-            yield table
+            with Vertical(id="findings-pane"):
+                yield EmptyState(id="findings-empty")
+                table = DataTable(id="findings", cursor_type="row", zebra_stripes=True)
+                # Fixed widths where the content has a fixed format (an 8-character
+                # id prefix, a known set of kinds, a 4-decimal score), so the table
+                # does not reflow as rows load: an auto-width "kind" header was
+                # sometimes drawn at the header's width before the rows widened it.
+                table.add_column("sample", key="sample", width=8)
+                table.add_column("kind", key="kind", width=KIND_WIDTH)
+                table.add_column("given", key="given")
+                table.add_column("sugg.", key="suggested")
+                table.add_column("score", key="score", width=6)
+                table.add_column("done", key="decision")
+                yield table
             with Vertical(id="preview"):
                 yield PixelImage(placeholder="no finding selected", id="preview-image")
                 yield Static("", id="preview-info")
@@ -176,7 +188,8 @@ class ReviewScreen(CurateScreen):
         # A scan or a commit elsewhere may have changed the findings: read them
         # again. What this screen did itself (drops among it) is kept: the list
         # is replaced only when it changed in other ways (on_findings_loaded).
-        if self.is_mounted and self.findings:
+        # Also after an empty state: a scan on Overview fills the list.
+        if self.is_mounted and self._scanned is not None:
             self._request_findings(keep_drops=True)
             if self._pending:
                 self._check_pending()
@@ -214,7 +227,12 @@ class ReviewScreen(CurateScreen):
 
     def on_findings_loaded(self, message: m.FindingsLoaded) -> None:
         keep, self._keep_drops = self._keep_drops, False
-        if keep and self._unchanged_but_for_drops(message.findings):
+        scanned_before, self._scanned = self._scanned, message.scanned
+        if (
+            keep
+            and scanned_before == message.scanned
+            and self._unchanged_but_for_drops(message.findings)
+        ):
             # Nothing changed outside this screen: keep the rows (a dropped
             # sample stays listed, marked, until R) and the cursor where it is.
             self._refresh_marks()
@@ -255,7 +273,10 @@ class ReviewScreen(CurateScreen):
             )
         n = len(self.findings)
         more = "+" if n >= FINDINGS_LIMIT else ""
-        self.query_one("#findings-count", Label).update(f"{n}{more} findings")
+        self.query_one("#findings-count", Label).update(
+            f"{n}{more} findings" if self._scanned is not False else ""
+        )
+        self.query_one("#findings-empty", EmptyState).text = self._empty_text()
         if n:
             rows = [f.sid for f in self.findings]
             row = rows.index(keep) if keep in rows else 0
@@ -263,6 +284,18 @@ class ReviewScreen(CurateScreen):
             self._show(row)
         else:
             self._show(None)
+
+    def _empty_text(self) -> str:
+        """What the empty state says: "" while there are findings."""
+        if self.findings:
+            return ""
+        if self._scanned is False:
+            return NO_SCAN_YET
+        filtered = any(
+            self.query_one(f"#{name}", Select).value is not Select.NULL
+            for name in ("kind-filter", "class-filter")
+        )
+        return NO_MATCH if filtered else NOTHING_FLAGGED
 
     def _decision_cell(self, sid: int) -> Text:
         pending = next(
@@ -300,7 +333,7 @@ class ReviewScreen(CurateScreen):
         if row is None or row >= len(self.findings):
             self.query_one(PixelImage).image = None
             self.query_one(ThumbnailStrip).items = []
-            info.update("" if self.findings else "no findings: run a scan (Overview, s)")
+            info.update("")  # an empty list says why above it (#findings-empty)
             self._preview_sid = None
             return
         f = self.findings[row]

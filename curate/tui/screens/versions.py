@@ -13,8 +13,51 @@ from textual.widgets import DataTable, Label
 from curate.tui import messages as m
 from curate.tui.screens.base import CurateScreen
 from curate.tui.screens.dialogs import ConfirmDialog, ExportChoice, ExportDialog, TextPrompt
+from curate.tui.widgets.empty import EmptyState
 
 WORKING = "working"
+NO_VERSIONS_YET = "No versions yet: press c to commit"
+
+# The log's columns. Every column but the message is as wide as its content;
+# the message takes what they leave (cut with an ellipsis), so version, tags,
+# samples and date stay visible at 80 columns. Where the message would get
+# less than MESSAGE_MIN, the hash goes (the Overview and `curate log` show
+# it), then the time of day.
+MESSAGE_MIN = 12
+TAGS_MAX = 20
+DATE_LONG, DATE_SHORT = "%Y-%m-%d %H:%M", "%Y-%m-%d"
+HASH_WIDTH = 8
+
+
+def fit_log_columns(width: int, versions: list[Any]) -> tuple[dict[str, int], str]:
+    """(content width of each column, date format) for a log table ``width`` cells wide.
+
+    Column keys in order: mark, version, message, tags, samples, date and,
+    when it fits, hash. Each column also takes two cells of padding.
+    """
+    fixed = {
+        "mark": 1,
+        "version": max([len("version"), *(len(v.name) for v in versions)]),
+        "tags": min(TAGS_MAX, max([len("tags"), *(len(", ".join(v.tags)) for v in versions)])),
+        "samples": max([len("samples"), *(len(str(v.stats.samples)) for v in versions)]),
+    }
+    for date_format, hash_shown in ((DATE_LONG, True), (DATE_LONG, False), (DATE_SHORT, False)):
+        date_width = len("2026-01-01 00:00" if date_format == DATE_LONG else "2026-01-01")
+        widths = {**fixed, "date": date_width}
+        if hash_shown:
+            widths["hash"] = HASH_WIDTH
+        message = width - sum(widths.values()) - 2 * (len(widths) + 1)
+        if message >= MESSAGE_MIN:
+            break
+    widths["message"] = max(message, 1)
+    order = ["mark", "version", "message", "tags", "samples", "date", "hash"]
+    return {key: widths[key] for key in order if key in widths}, date_format
+
+
+def _cut(text: str, width: int) -> Text:
+    out = Text(text, no_wrap=True)
+    out.truncate(width, overflow="ellipsis")
+    return out
 
 
 def _delta(n: int) -> Text:
@@ -60,10 +103,10 @@ class VersionsScreen(CurateScreen):
         with Horizontal(id="versions-body"):
             with Vertical(id="versions-left"):
                 yield Label("Versions", classes="section-title")
-                log = DataTable(id="log", cursor_type="row")
+                yield EmptyState(id="log-empty")
                 # The message early: what a version is for is what people look for.
-                log.add_columns("", "version", "message", "tags", "samples", "date", "hash")
-                yield log
+                # Columns are added when the log is read (_fill_log), sized to the pane.
+                yield DataTable(id="log", cursor_type="row")
                 yield Label("Working changes", classes="section-title", id="changes-title")
                 changes = DataTable(id="changes", cursor_type="row")
                 changes.add_columns("op", "sample", "change", "reason")
@@ -89,27 +132,42 @@ class VersionsScreen(CurateScreen):
     def action_refresh(self) -> None:
         self.post_message(m.HistoryRequested(self))
 
-    def on_history_loaded(self, message: m.HistoryLoaded) -> None:
-        self.versions = list(message.versions)
+    def on_resize(self) -> None:
+        # After the panes have their new sizes: the message column follows.
+        self.call_after_refresh(self._fill_log)
+
+    def _fill_log(self) -> None:
+        """The log table from ``self.versions``, its columns fitted to the pane's width."""
         log = self.query_one("#log", DataTable)
+        width = log.size.width or log.parent.size.width
+        if len(self.versions) > log.size.height - 1:  # rows beyond the pane: a scrollbar
+            width -= log.styles.scrollbar_size_vertical
+        widths, date_format = fit_log_columns(width, self.versions)
         row = log.cursor_row
-        log.clear()
+        log.clear(columns=True)
+        for key, w in widths.items():
+            log.add_column("" if key == "mark" else key, key=key, width=w)
         for v in self.versions:
-            log.add_row(
-                "*" if v.name == self.marked else "",
-                v.name,
-                v.message or "",
-                ", ".join(v.tags),
-                str(v.stats.samples),
-                v.created_at.strftime("%Y-%m-%d %H:%M"),
-                v.hash[:8],
-                key=v.name,
-            )
+            cells = {
+                "mark": "*" if v.name == self.marked else "",
+                "version": v.name,
+                "message": _cut(v.message or "", widths["message"]),
+                "tags": _cut(", ".join(v.tags), widths["tags"]),
+                "samples": str(v.stats.samples),
+                "date": v.created_at.strftime(date_format),
+                "hash": v.hash[:HASH_WIDTH],
+            }
+            log.add_row(*(cells[key] for key in widths), key=v.name)
         if self.versions:
             log.move_cursor(row=min(max(row, 0), len(self.versions) - 1))
-            if not self._user_diff:
-                # Until the user asks for another diff: what a commit would record.
-                self.post_message(m.DiffRequested(self, self.versions[0].name, None))
+        self.query_one("#log-empty", EmptyState).text = "" if self.versions else NO_VERSIONS_YET
+
+    def on_history_loaded(self, message: m.HistoryLoaded) -> None:
+        self.versions = list(message.versions)
+        self._fill_log()
+        if self.versions and not self._user_diff:
+            # Until the user asks for another diff: what a commit would record.
+            self.post_message(m.DiffRequested(self, self.versions[0].name, None))
         changes = self.query_one("#changes", DataTable)
         changes.clear()
         self.changes = list(message.changes)
@@ -148,9 +206,7 @@ class VersionsScreen(CurateScreen):
         self.marked = None if self.marked == name else name
         log = self.query_one("#log", DataTable)
         for v in self.versions:
-            log.update_cell(
-                v.name, log.ordered_columns[0].key, "*" if v.name == self.marked else ""
-            )
+            log.update_cell(v.name, "mark", "*" if v.name == self.marked else "")
 
     def action_diff_parent(self) -> None:
         name = self._need_version()
