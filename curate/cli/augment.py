@@ -303,9 +303,14 @@ def run_cmd(
     if report.dry_run:
         console.print(f"Dry run: {report.needed} samples would be generated; nothing stored.")
         return
+    if report.needed == 0:
+        what = "copies" if report.target is None else "target"
+        console.print(f"Nothing to generate: every class already has its {what}.")
+        return
+    workers = f"{report.workers} worker{'s' if report.workers != 1 else ''}"
     console.print(
         f"Added {report.added} augmented samples as pending changes in {report.seconds:.1f}s "
-        f"({report.images_per_second:.0f} images/s, {report.workers} workers)."
+        f"({report.images_per_second:.0f} images/s, {workers})."
     )
 
 

@@ -109,6 +109,13 @@ def test_run_table_replay_and_idempotence(ws_dir, policy_file):
         "--json",
     )
     assert json.loads(r.stdout)["added"] == 0
+    # The text form says there was nothing to do (not "0 images/s").
+    r = invoke(
+        "-w", str(ws_dir), "augment", "run", "--policy", str(policy_file), "--target-per-class", "6"
+    )
+    assert r.exit_code == 0, r.output
+    assert "Nothing to generate: every class already has its target." in r.stdout
+    assert "Added" not in r.stdout
     from curate.api import Workspace
 
     with Workspace.open(ws_dir) as ws:
