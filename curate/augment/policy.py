@@ -127,6 +127,13 @@ class Step(BaseModel):
         params = data.pop("params", None)
         if params is not None and not isinstance(params, Mapping):
             raise ValueError("'params' must be a mapping")
+        # Both forms at once are allowed, but one parameter in both is ambiguous:
+        # refuse it rather than let one silently win.
+        twice = sorted(set(params or {}) & set(data))
+        if twice:
+            raise ValueError(
+                f"{', '.join(map(repr, twice))} given both in 'params' and beside it; keep one"
+            )
         out["params"] = _plain({**(params or {}), **data})
         return out
 

@@ -248,6 +248,10 @@ def test_policy_with_boxes_in_albumentations_form_is_refused():
             "invalid YAML at line 3, column 44: duplicate key 'p'",
         ),
         ("name: x\nname: y\npipeline: [{transform: Blur}]\n", "duplicate key 'name'"),
+        (
+            "name: x\npipeline:\n  - {transform: Rotate, params: {limit: 5}, limit: 6}\n",
+            "pipeline[0]: 'limit' given both in 'params' and beside it; keep one",
+        ),
     ],
 )
 def test_bad_documents_name_the_field(text, expected):
