@@ -165,3 +165,24 @@ async def test_footer_shows_help_and_quit_first_at_80_columns(digits_template):
                     assert region.width and region.right <= palette.region.x, (screen_key, key)
             app.jobs.pop(999, None)
             app.refresh_bindings()
+
+
+@drive
+async def test_nav_bar_cuts_a_long_workspace_name_not_the_screens_or_help(tmp_path):
+    """At 80 columns a long name gave way to nothing: "? help" and screens were cut off.
+    The name is plain text, not markup (a "[b]" in it used to be eaten as a style)."""
+    from curate.api import Workspace
+
+    name = "[b]customer-photos-2026-november-curated"
+    Workspace.init(tmp_path / name).close()
+    app = CurateApp(tmp_path / name)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        nav = app.screen.query_one("#nav")
+        shown = str(nav.render())
+        assert shown.endswith("? help") and "5 Versions" in shown, shown
+        assert len(shown) <= SMALL[0], shown
+        assert shown.startswith("curate · [b]") and "…" in shown, shown
+        await pilot.resize_terminal(160, 24)
+        await settle(app, pilot)
+        assert name in str(nav.render())

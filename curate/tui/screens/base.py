@@ -27,14 +27,28 @@ class NavBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
-        text = Text.from_markup(f"[b]curate[/b] · {self.app.workspace_name} ")
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        # The workspace name gives way (cut with an ellipsis) so that the
+        # screens and "? help" stay on the bar at 80 columns.
+        name = self.app.workspace_name
+        others = len("curate ·  ") + sum(3 + len(title) for _, _, title in NAV) + len("  ? help")
+        room = max(4, (self.size.width or 80) - others)
+        if len(name) > room:
+            name = name[: room - 1] + "…"
+        text = Text("curate", style="bold")
+        text.append(f" · {name} ")
         for mode, key, title in NAV:
             style = "reverse bold" if mode == self.current else ""
             text.append(" ")
             text.append_text(
                 Text.from_markup(f"[@click=app.switch_mode('{mode}')]{key} {title}[/]", style=style)
             )
-        text.append("   ? help")
+        text.append("  ? help")
         self.update(text)
 
 
