@@ -25,6 +25,7 @@ not require.
 from __future__ import annotations
 
 import _random
+import contextlib
 import inspect
 import json
 import math
@@ -33,6 +34,7 @@ import random
 import re
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -567,6 +569,21 @@ class _SharedRandom:
         self._inner["state"] = ((seed + 1) * _STATE_MUL) & _MASK128
         self._inner["inc"] = ((seed * _INC_MUL) & _MASK128) | 1
         self.bit_generator.state = self._state
+
+
+@contextlib.contextmanager
+def quiet_albumentations() -> Iterator[None]:
+    """Silence albumentations' runtime warnings ("The image is already gray.").
+
+    :func:`try_steps` says each of them once, with its step's path, when a
+    run or a preview checks the policy on a real image; applying the policy
+    afterwards (workers, preview tiles, replays) would print them raw, once
+    per image or worker. Enter it around a batch, not per image: entering
+    resets the warnings machinery's cache.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def apply_seeded(compose: Any, image: np.ndarray, seed: int) -> tuple[np.ndarray, list]:

@@ -375,16 +375,11 @@ def _sha256_hex(data: bytes) -> str:
 
 
 def augment_batch(jobs: pa.Table, context: tuple[str, Any, dict]) -> pa.Table:
-    """:func:`_augment_batch` with albumentations' warnings silenced.
+    """:func:`_augment_batch` with albumentations' warnings silenced (the run's
+    check on a real parent said each once: :func:`~curate.augment.build.quiet_albumentations`)."""
+    from curate.augment.build import quiet_albumentations
 
-    The run's check on a real parent (``try_steps``) reported each of them
-    once, as a warning of the run; here they would print as raw Python
-    warnings, once per worker ("UserWarning: The image is already gray.").
-    """
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_albumentations():
         return _augment_batch(jobs, context)
 
 
@@ -922,7 +917,7 @@ def _write(cat, objects, table: pa.Table, first: Callable[[], Any] | None = None
 # -- replay ------------------------------------------------------------------------------------
 def replay_recipe(recipe: dict[str, Any], parent_bytes: bytes, policy: Policy) -> bytes:
     """The PNG bytes an augmentation recipe makes from its parent's bytes."""
-    from curate.augment.build import apply_seeded, compile_steps
+    from curate.augment.build import apply_seeded, compile_steps, quiet_albumentations
     from curate.imaging import decode, encode_png
 
     if recipe.get("kind") != "augment":
@@ -933,7 +928,8 @@ def replay_recipe(recipe: dict[str, Any], parent_bytes: bytes, policy: Policy) -
         )
     compose = compile_steps(policy, recipe["pipeline"], save_applied_params=True)
     image = decode(parent_bytes, mode=recipe["decode_mode"])
-    out, _ = apply_seeded(compose, image, int(recipe["seed"]))
+    with quiet_albumentations():  # the run that made the sample said them
+        out, _ = apply_seeded(compose, image, int(recipe["seed"]))
     return encode_png(out)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +63,7 @@ def preview_grid(
     """
     from PIL import Image, ImageDraw
 
-    from curate.augment.build import apply_seeded, compile_steps
+    from curate.augment.build import apply_seeded, compile_steps, quiet_albumentations
     from curate.augment.seeds import sample_seed
 
     if not images:
@@ -88,10 +87,8 @@ def preview_grid(
             compose = composes[pipeline] = compile_steps(policy, pipeline)
         x0 = PAD + (i % per_row) * block_w
         y0 = PAD + (i // per_row) * block_h
-        # albumentations' warnings (ToGray on grey images) would print raw, once per
-        # image; a workspace preview tried each step first, as `augment run` does.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # A workspace preview tried each step first, as `augment run` does.
+        with quiet_albumentations():
             tiles = [image] + [
                 apply_seeded(compose, image, sample_seed(policy.seed, key, copy))[0]
                 for copy in range(views)
